@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/*
+ * Allocator probes: every libc allocation function gets an entry probe (the
+ * arguments) and a return probe (the result); free and munmap an entry probe.
+ * Python object allocations arrive here too, because userspace redirects
+ * CPython's object allocator to libc malloc (see src/alloc_redirect.c).
+ *
+ * glibc calls its own public entry points internally (realloc(NULL, n) runs
+ * malloc, realloc(p, 0) runs free, malloc may run mmap), and uprobes fire on
+ * those inner calls too. Only the outermost call of a thread is recorded:
+ * the pending entry remembers the caller's stack pointer, and a deeper entry
+ * is an inner call.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "leakbpf_shared.h"
+#include "maps.bpf.h"
+#include "pystack.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Capture a native stack for allocations that have Python frames too. */
+const volatile bool native_always = false;
+
+#define MAP_ANONYMOUS_FLAG 0x20
+#define SIGURG_NUM 23
+#define PAGE_SIZE_4K 4096ULL
+
+static __always_inline struct lb_proc *current_proc(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&procs, &tgid);
+}
+
+static __always_inline bool frozen(const struct lb_proc *proc)
+{
+	return proc && (proc->flags & LB_PROC_FROZEN);
+}
+
+static __always_inline __u64 hash_stack(const struct lb_stack *st)
+{
+	__u64 h = 0xcbf29ce484222325ULL ^ st->pid;
+	int i;
+
+	h = (h ^ (__u64)(__u32)st->native_stack_id) * 0x100000001b3ULL;
+	h = (h ^ ((__u64)st->flags << 16 | st->depth)) * 0x100000001b3ULL;
+	for (i = 0; i < LB_MAX_PY_DEPTH; i++) {
+		if (i >= st->depth)
+			break;
+		h = (h ^ st->frames[i].code) * 0x100000001b3ULL;
+		h = (h ^ (__u32)st->frames[i].instr_offset) * 0x100000001b3ULL;
+	}
+	h ^= h >> 29;
+	return h < 2 ? h + 2 : h;	/* 0 and 1 are reserved keys */
+}
+
+/* Returns the key of the current stack, stored in the stacks map. */
+static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 tid,
+					   const struct lb_proc *proc)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_space, &zero);
+	struct lb_stack *st;
+	__u64 key;
+
+	if (!s)
+		return LB_STACK_KEY_OVERFLOW;
+	st = &s->stack;
+	st->pid = tgid;
+	st->depth = 0;
+	st->flags = 0;
+	st->native_stack_id = -1;
+	if (proc && (proc->flags & LB_PROC_PYTHON))
+		walk_python_stack(proc, tid, s);
+	if (native_always || st->depth == 0) {
+		long id = bpf_get_stackid(ctx, &native_stacks, BPF_F_USER_STACK);
+
+		if (id >= 0)
+			st->native_stack_id = id;
+		else
+			count(LB_CNT_NATIVE_STACK_FAILED);
+	}
+	key = hash_stack(st);
+	if (bpf_map_lookup_elem(&stacks, &key))
+		return key;
+	if (bpf_map_update_elem(&stacks, &key, st, BPF_NOEXIST)) {
+		if (bpf_map_lookup_elem(&stacks, &key))
+			return key;	/* lost a race with another CPU */
+		count(LB_CNT_STACKS_MAP_FULL);
+		return LB_STACK_KEY_OVERFLOW;
+	}
+	struct lb_event ev = { .stack_key = key, .pid = tgid, .type = LB_EVENT_NEW_STACK };
+
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+		count(LB_CNT_EVENTS_DROPPED);
+	return key;
+}
+
+/* The totals row of a stack, created on first use; the overflow row (made
+ * by userspace at load) when the map is full. *key is updated to match. */
+static __always_inline struct lb_totals *totals_for(__u64 *key)
+{
+	struct lb_totals *t = bpf_map_lookup_elem(&totals, key);
+	struct lb_totals zero = {};
+
+	if (t)
+		return t;
+	bpf_map_update_elem(&totals, key, &zero, BPF_NOEXIST);
+	t = bpf_map_lookup_elem(&totals, key);
+	if (t)
+		return t;
+	count(LB_CNT_TOTALS_MAP_FULL);
+	*key = LB_STACK_KEY_OVERFLOW;
+	return bpf_map_lookup_elem(&totals, key);
+}
+
+static __always_inline void forget_block(__u32 tgid, __u64 addr)
+{
+	struct lb_alloc_key k = { .addr = addr, .pid = tgid };
+	struct lb_alloc *a = bpf_map_lookup_elem(&allocs, &k);
+	struct lb_totals *t;
+
+	if (!a) {
+		count(LB_CNT_FREE_UNTRACKED);
+		return;
+	}
+	t = bpf_map_lookup_elem(&totals, &a->stack_key);
+	if (t) {
+		__sync_fetch_and_add(&t->bytes, -(__s64)a->size);
+		__sync_fetch_and_add(&t->count, -1);
+	}
+	bpf_map_delete_elem(&allocs, &k);
+	count(LB_CNT_FREE_CALLS);
+}
+
+static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
+					   const struct lb_proc *proc, __u64 addr,
+					   __u64 size, __u32 kind)
+{
+	struct lb_alloc_key k = { .addr = addr, .pid = tgid };
+	struct lb_alloc a = { .size = size, .pid = tgid, .kind = kind };
+	struct lb_totals *t;
+
+	/* A block we still hold at this address was freed where we could not
+	 * see it (e.g. pymalloc's internal realloc): retire it first. */
+	if (bpf_map_lookup_elem(&allocs, &k))
+		forget_block(tgid, addr);
+	a.stack_key = capture_stack(ctx, tgid, tid, proc);
+	t = totals_for(&a.stack_key);
+	if (!t) {
+		count(LB_CNT_TOTALS_MAP_FULL);
+		return;
+	}
+	if (bpf_map_update_elem(&allocs, &k, &a, BPF_ANY)) {
+		count(LB_CNT_ALLOCS_MAP_FULL);
+		return;
+	}
+	__sync_fetch_and_add(&t->bytes, (__s64)size);
+	__sync_fetch_and_add(&t->count, 1);
+	__sync_fetch_and_add(&t->allocs, 1);
+	count(LB_CNT_ALLOC_CALLS);
+}
+
+/* True when the current thread is inside an allocator call we track: the
+ * pending entry of an outer call sits higher on the stack. */
+static __always_inline struct lb_pending *outer_call(__u32 tid, __u64 sp)
+{
+	struct lb_pending *p = bpf_map_lookup_elem(&pending, &tid);
+
+	if (p && sp < p->sp)
+		return p;
+	if (p) {
+		/* entry without a return (longjmp, a thread that forked):
+		 * forget it so this thread is not muted forever */
+		count(LB_CNT_STALE_PENDING);
+		bpf_map_delete_elem(&pending, &tid);
+	}
+	return NULL;
+}
+
+static __always_inline int on_entry(struct pt_regs *ctx, enum lb_fn fn, __u64 size,
+				    __u64 old_ptr, __u64 out_ptr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	__u64 sp = PT_REGS_SP(ctx);
+	struct lb_pending *outer;
+	struct lb_pending p = {
+		.size = size, .old_ptr = old_ptr, .out_ptr = out_ptr,
+		.sp = sp, .fn = fn,
+	};
+
+	if (frozen(current_proc(tgid)))
+		return 0;
+	outer = outer_call(tid, sp);
+	if (outer) {
+		outer->nested++;
+		return 0;
+	}
+	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
+		count(LB_CNT_PENDING_MAP_FULL);
+	return 0;
+}
+
+static __always_inline int on_return(struct pt_regs *ctx, __u64 ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct lb_pending *pp = bpf_map_lookup_elem(&pending, &tid);
+	struct lb_proc *proc;
+	struct lb_pending p;
+	__u64 addr = ret;
+
+	if (!pp)
+		return 0;
+	if (pp->nested) {
+		pp->nested--;
+		return 0;
+	}
+	p = *pp;
+	bpf_map_delete_elem(&pending, &tid);
+	proc = current_proc(tgid);
+	if (frozen(proc))
+		return 0;
+
+	switch (p.fn) {
+	case LB_FN_REALLOC:
+	case LB_FN_REALLOCARRAY:
+		/* glibc: realloc(p, 0) frees p and returns NULL; a failed
+		 * realloc (NULL, size > 0) leaves p alone */
+		if (p.old_ptr && (ret || !p.size))
+			forget_block(tgid, p.old_ptr);
+		break;
+	case LB_FN_POSIX_MEMALIGN:
+		if ((int)ret != 0)
+			addr = 0;
+		else if (bpf_probe_read_user(&addr, sizeof(addr), (const void *)p.out_ptr))
+			addr = 0;
+		break;
+	case LB_FN_MMAP:
+		if (ret == (__u64)-1)
+			addr = 0;
+		break;
+	default:
+		break;
+	}
+	if (!addr) {
+		if (p.size)
+			count(LB_CNT_ALLOC_FAILED);
+		return 0;
+	}
+	remember_block(ctx, tgid, tid, proc, addr, p.size,
+		       p.fn == LB_FN_MMAP ? LB_KIND_MMAP : LB_KIND_HEAP);
+	return 0;
+}
+
+static __always_inline int on_release(struct pt_regs *ctx, __u64 addr, bool mmap_only)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+
+	if (!addr || frozen(current_proc(tgid)))
+		return 0;
+	/* free/munmap called by an allocator we are inside of */
+	if (outer_call(tid, PT_REGS_SP(ctx)))
+		return 0;
+	if (mmap_only) {
+		struct lb_alloc_key k = { .addr = addr, .pid = tgid };
+		struct lb_alloc *a = bpf_map_lookup_elem(&allocs, &k);
+
+		/* munmap of memory we did not see mapped is not a free */
+		if (!a || a->kind != LB_KIND_MMAP)
+			return 0;
+	}
+	forget_block(tgid, addr);
+	return 0;
+}
+
+static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
+{
+	/* calloc(n, size) with an overflowing product fails in libc anyway */
+	__u64 limit = ~0ULL;
+
+	if (!((a | b) >> 32))
+		return a * b;
+	/* the barrier stops clang from turning this into __multi3 */
+	asm volatile("" : "+r"(limit));
+	return a && b > limit / a ? 0 : a * b;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	return on_entry(ctx, LB_FN_MALLOC, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
+{
+	return on_entry(ctx, LB_FN_CALLOC, mul_or_zero(n, size), 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	return on_entry(ctx, LB_FN_REALLOC, size, ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
+{
+	return on_entry(ctx, LB_FN_REALLOCARRAY, mul_or_zero(n, size), ptr, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
+{
+	return on_entry(ctx, LB_FN_POSIX_MEMALIGN, size, 0, memptr);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
+{
+	return on_entry(ctx, LB_FN_ALIGNED_ALLOC, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
+{
+	return on_entry(ctx, LB_FN_MEMALIGN, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(valloc_enter, __u64 size)
+{
+	return on_entry(ctx, LB_FN_VALLOC, size, 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pvalloc_enter, __u64 size)
+{
+	/* pvalloc rounds the request up to whole pages */
+	return on_entry(ctx, LB_FN_PVALLOC,
+			(size + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1), 0, 0);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lb_pending *outer = outer_call((__u32)id, PT_REGS_SP(ctx));
+
+	/* mmap inside malloc is malloc's business: count it as nested so the
+	 * return probe does not close the outer call */
+	if (outer) {
+		outer->nested++;
+		return 0;
+	}
+	if (!(flags & MAP_ANONYMOUS_FLAG))
+		return 0;
+	return on_entry(ctx, LB_FN_MMAP, len, 0, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 ret)
+{
+	return on_return(ctx, ret);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 ptr)
+{
+	return on_release(ctx, ptr, false);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(munmap_enter, __u64 addr)
+{
+	return on_release(ctx, addr, true);
+}
+
+/* Py_FinalizeEx: the program is done; freeze its numbers and let the tracer
+ * symbolise them before module teardown frees everything. */
+SEC("uprobe")
+int BPF_KPROBE(finalize_enter)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lb_proc *proc = current_proc(tgid);
+
+	if (!proc || !(proc->flags & LB_PROC_STOP_AT_FINALIZE))
+		return 0;
+	proc->flags |= LB_PROC_FROZEN;
+	/* SIGURG: ignored by default, so if the tracer is gone the program
+	 * never notices; a ptrace tracer sees the stop and swallows it */
+	bpf_send_signal_thread(SIGURG_NUM);
+	return 0;
+}
+
+/* One-shot stop at the program's entry point (record): by then the dynamic
+ * loader has mapped libc and the interpreter, so their probes can go in. */
+SEC("uprobe")
+int BPF_KPROBE(stop_at_entry)
+{
+	bpf_send_signal_thread(SIGURG_NUM);
+	return 0;
+}

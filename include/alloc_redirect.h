@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The allocator-table redirect: points the OBJ and MEM domains' malloc and
+ * calloc slots of a live CPython at the RAW domain's, so that every object
+ * allocation reaches libc malloc, where the probes see it. pymalloc's free and
+ * realloc stay in place and hand foreign blocks to the raw allocator.
+ *
+ * Undone on every exit path: by alloc_redirect_restore on a normal exit or a
+ * caught signal, and by a guardian process (its own session, so it survives
+ * the tracer being killed) when the tracer dies without restoring.
+ */
+#ifndef LEAKBPF_ALLOC_REDIRECT_H
+#define LEAKBPF_ALLOC_REDIRECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct py_target;
+
+enum redirect_state {
+	REDIRECT_OFF = 0,		/* not attempted (not Python) */
+	REDIRECT_ON,			/* every object allocation visible */
+	REDIRECT_NOT_NEEDED,		/* PYTHONMALLOC=malloc: already visible */
+	REDIRECT_UNSAFE,		/* refused: why[] says what was found */
+	REDIRECT_FAILED,		/* could not be done: why[] */
+};
+
+#define REDIRECT_SLOTS 4
+
+struct alloc_redirect {
+	pid_t pid;
+	uint64_t start_time;		/* identifies pid across reuse */
+	enum redirect_state state;
+	uint64_t slot[REDIRECT_SLOTS];	/* addresses written */
+	uint64_t original[REDIRECT_SLOTS];
+	uint64_t replacement[REDIRECT_SLOTS];
+	pid_t guardian;
+	int guardian_fd;		/* write end: closing it = "restore now" */
+	char why[200];
+};
+
+const char *redirect_state_name(enum redirect_state s);
+
+/* Checks that the redirect is safe for t, then applies it. Never fails the
+ * trace: on refusal r->state says so and tracing continues with what libc
+ * probes can see. */
+void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t);
+/* Puts the original slots back (where they still hold our values) in the
+ * process and in its descendants forked meanwhile; stops the guardian. */
+int alloc_redirect_restore(struct alloc_redirect *r);
+
+/* Restores one process: each slot that still holds our replacement gets its
+ * original back. Exposed for the guardian and for tests. */
+int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid);
+
+#endif

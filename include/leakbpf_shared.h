@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Types, limits and record layouts shared by the BPF programs (bpf/) and the
+ * userspace loader (src/). This is the only place they are defined: both sides
+ * include this file, so a layout change can never be made on one side alone.
+ * Fixed-width types only; no pointers (BPF and userspace disagree on them).
+ */
+#ifndef LEAKBPF_SHARED_H
+#define LEAKBPF_SHARED_H
+
+#ifdef __BPF__
+/* vmlinux.h provides __u64 and friends on the BPF side. */
+#else
+#include <linux/types.h>
+#endif
+
+/* Deepest Python stack the BPF walker records; deeper stacks are truncated
+ * (and marked). The runtime limit (--max-depth) may only lower it. */
+#define LB_MAX_PY_DEPTH 64
+/* Bytes of an interpreter frame read in one go: every field the walker needs
+ * (previous, code, instruction, owner) lies in the first 128 bytes on all
+ * supported versions, so a frame costs one bpf_probe_read_user. */
+#define LB_FRAME_READ_SIZE 128
+/* Interpreters and threads the walker visits looking for a thread's state. */
+#define LB_MAX_INTERPRETERS 4
+#define LB_MAX_THREADS 64
+
+/* Reserved stack keys. Real keys are hashes and never take these values. */
+#define LB_STACK_KEY_OVERFLOW 1ULL	/* stack or totals map was full */
+
+/* How an interpreter frame says which instruction it is executing. */
+enum lb_instr_kind {
+	LB_INSTR_LASTI_BYTES = 0,	/* 3.8/3.9: int f_lasti, byte offset */
+	LB_INSTR_LASTI_UNITS = 1,	/* 3.10: int f_lasti, 2-byte code units */
+	LB_INSTR_POINTER = 2,		/* 3.11+: pointer into co_code_adaptive */
+};
+
+/* How the walker recognises "this thread state belongs to the current task". */
+enum lb_thread_match {
+	LB_MATCH_PTHREAD_FSBASE = 0,	/* 3.8-3.10: thread_id == task fsbase */
+	LB_MATCH_NATIVE_TID = 1,	/* 3.11+: native_thread_id == tid */
+};
+
+#define LB_NO_OFFSET (-1)
+
+/*
+ * Layout of one CPython minor version, as far as the tracer needs it.
+ * BPF reads the first block; userspace (symbolisation) reads the rest.
+ * Offsets are in bytes; LB_NO_OFFSET where a version lacks the field.
+ */
+struct lb_py_offsets {
+	__u32 version_hex;		/* PY_VERSION_HEX of the table, 0x030b0000 */
+	__u8 instr_kind;		/* enum lb_instr_kind */
+	__u8 thread_match;		/* enum lb_thread_match */
+	__u8 shim_owner;		/* owner value of C-stack shim frames, 0xff if none */
+	__u8 frame_owner_generator;	/* owner value of generator frames, 0xff if none */
+	__u64 code_tag_mask;		/* bits to clear from a frame's code pointer */
+
+	/* runtime -> interpreters -> thread states */
+	__s16 runtime_interpreters_head;
+	__s16 interp_next;
+	__s16 interp_threads_head;
+	__s16 tstate_next;
+	__s16 tstate_thread_id;
+	__s16 tstate_native_thread_id;
+	/* thread state -> innermost frame: *(tstate + tstate_frame), then, when
+	 * cframe_current_frame != LB_NO_OFFSET, *(that + cframe_current_frame) */
+	__s16 tstate_frame;
+	__s16 cframe_current_frame;
+	/* frame fields, all < LB_FRAME_READ_SIZE */
+	__s16 frame_previous;
+	__s16 frame_code;
+	__s16 frame_instr;
+	__s16 frame_owner;
+	/* code object */
+	__s16 code_code_adaptive;	/* inline bytecode (3.11+) */
+	__s16 code_firsttraceable;	/* int _co_firsttraceable (3.11+) */
+
+	/* ---- userspace only below: symbolisation ---- */
+	__s16 code_firstlineno;
+	__s16 code_filename;
+	__s16 code_name;
+	__s16 code_qualname;
+	__s16 code_linetable;		/* co_lnotab (3.8/3.9) or co_linetable */
+	__s16 code_code;		/* co_code bytes object (<3.11) */
+	__s16 bytes_size;
+	__s16 bytes_data;
+	__s16 unicode_length;
+	__s16 unicode_state;
+	__s16 unicode_ascii_data;	/* sizeof(PyASCIIObject) */
+	__s16 unicode_compact_data;	/* sizeof(PyCompactUnicodeObject) */
+	__s16 pad0;
+};
+
+/* Per traced process: what BPF needs to walk its Python stacks. */
+struct lb_proc {
+	__u64 runtime_addr;		/* absolute address of _PyRuntime, 0 = not Python */
+	__u32 flags;			/* LB_PROC_* */
+	__u32 max_depth;		/* <= LB_MAX_PY_DEPTH */
+	struct lb_py_offsets off;
+};
+
+#define LB_PROC_PYTHON		(1u << 0)	/* walk Python stacks */
+#define LB_PROC_FROZEN		(1u << 1)	/* ignore allocations and frees (report taken) */
+#define LB_PROC_STOP_AT_FINALIZE (1u << 2)	/* signal the tracer when Py_FinalizeEx starts */
+
+/* One Python frame of a captured stack. */
+struct lb_frame {
+	__u64 code;			/* PyCodeObject address in the target */
+	__s32 instr_offset;		/* byte offset into the bytecode, -1 = not started */
+	__u32 pad;
+};
+
+#define LB_STACK_TRUNCATED	(1u << 0)	/* deeper than max_depth */
+#define LB_STACK_PY_READ_FAILED	(1u << 1)	/* a frame could not be read */
+#define LB_STACK_NO_THREAD_STATE (1u << 2)	/* Python process, thread without tstate */
+
+/* A captured stack: Python frames (innermost first) and/or a native stack. */
+struct lb_stack {
+	__u32 pid;
+	__u16 depth;			/* valid entries in frames[] */
+	__u16 flags;			/* LB_STACK_* */
+	__s32 native_stack_id;		/* id in the native stack map, <0 = none */
+	__u32 pad;
+	struct lb_frame frames[LB_MAX_PY_DEPTH];
+};
+
+/* A live allocation, keyed by its address in the allocs map. */
+struct lb_alloc {
+	__u64 size;
+	__u64 stack_key;
+	__u32 pid;
+	__u32 kind;			/* enum lb_alloc_kind */
+};
+
+enum lb_alloc_kind {
+	LB_KIND_HEAP = 0,		/* malloc family */
+	LB_KIND_MMAP = 1,		/* anonymous mmap */
+};
+
+/* Outstanding bytes and count of one stack (a row of the report). */
+struct lb_totals {
+	__s64 bytes;
+	__s64 count;
+	__u64 allocs;			/* allocations ever made here (cumulative) */
+};
+
+/* Key of the live allocation map: one map serves many processes. */
+struct lb_alloc_key {
+	__u64 addr;
+	__u32 pid;
+	__u32 pad;
+};
+
+/* Allocator entry state kept per thread until the function returns. */
+struct lb_pending {
+	__u64 size;
+	__u64 old_ptr;			/* realloc: the block being resized */
+	__u64 out_ptr;			/* posix_memalign: where the result goes */
+	__u64 sp;			/* stack pointer at entry: detects stale entries */
+	__u32 fn;			/* enum lb_fn */
+	__u32 nested;			/* allocator calls made from inside this one */
+};
+
+enum lb_fn {
+	LB_FN_MALLOC, LB_FN_CALLOC, LB_FN_REALLOC, LB_FN_REALLOCARRAY,
+	LB_FN_POSIX_MEMALIGN, LB_FN_ALIGNED_ALLOC, LB_FN_MEMALIGN,
+	LB_FN_VALLOC, LB_FN_PVALLOC, LB_FN_MMAP,
+	LB_FN__COUNT,
+};
+
+/* Ring buffer event: a stack seen for the first time, to be symbolised while
+ * its code objects are certainly alive. */
+struct lb_event {
+	__u64 stack_key;
+	__u32 pid;
+	__u32 type;			/* enum lb_event_type */
+};
+
+enum lb_event_type {
+	LB_EVENT_NEW_STACK = 1,
+};
+
+/* Everything the tracer counts, lost or not. Losses are shown in every report. */
+enum lb_counter {
+	LB_CNT_ALLOC_CALLS,		/* allocations recorded */
+	LB_CNT_FREE_CALLS,		/* frees of tracked blocks */
+	LB_CNT_FREE_UNTRACKED,		/* frees of blocks allocated before attach (not a loss) */
+	LB_CNT_ALLOCS_MAP_FULL,		/* LOST: allocation not recorded, allocs map full */
+	LB_CNT_STACKS_MAP_FULL,		/* LOST: stack unattributed, stacks map full */
+	LB_CNT_TOTALS_MAP_FULL,		/* LOST: stack unattributed, totals map full */
+	LB_CNT_PENDING_MAP_FULL,	/* LOST: allocation not recorded, pending map full */
+	LB_CNT_PY_READ_FAILED,		/* LOST: Python frame unreadable, stack cut short */
+	LB_CNT_PY_TRUNCATED,		/* LOST: stack deeper than --max-depth */
+	LB_CNT_NO_THREAD_STATE,		/* allocations by threads without a Python thread state */
+	LB_CNT_NATIVE_STACK_FAILED,	/* LOST: native stack not captured */
+	LB_CNT_EVENTS_DROPPED,		/* LOST: ring buffer full, stack symbolised late */
+	LB_CNT_ALLOC_FAILED,		/* allocator returned NULL (not a loss) */
+	LB_CNT_STALE_PENDING,		/* entry without return (longjmp/fork), recovered */
+	LB_CNT__COUNT,
+};
+
+#endif /* LEAKBPF_SHARED_H */

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/* Finds the CPython interpreter inside a process and describes it. */
+#ifndef LEAKBPF_PYTARGET_H
+#define LEAKBPF_PYTARGET_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "leakbpf_shared.h"
+
+struct py_target {
+	pid_t pid;
+	char path[PATH_MAX];		/* interpreter ELF as the process names it */
+	char host_path[PATH_MAX];	/* the same file reachable from here */
+	uint64_t load_bias;		/* runtime address - link-time address */
+	bool shared_lib;		/* libpythonX.Y.so rather than the executable */
+	bool pie;
+	bool has_symtab;
+	unsigned major, minor, micro;	/* 0 when unknown */
+	uint64_t runtime_addr;		/* _PyRuntime */
+	uint64_t finalize_offset;	/* file offset of Py_FinalizeEx, 0 if none */
+	struct lb_py_offsets off;
+	uint64_t tables[3];		/* raw, mem, obj PyMemAllocatorEx; 0 unknown */
+	const char *tables_method;
+	uint64_t raw_malloc_default;	/* _PyMem_RawMalloc, 0 unknown (stripped) */
+	uint64_t obj_malloc_default;	/* _PyObject_Malloc, 0 unknown */
+	char why[320];			/* why detection failed, for the user */
+};
+
+/*
+ * 0: a supported CPython, t filled in.
+ * -ENOENT: no CPython interpreter in the process.
+ * -ENOTSUP: CPython, but not one we can walk (t->why says which and why).
+ * other -errno: the process could not be inspected.
+ */
+int py_target_detect(pid_t pid, struct py_target *t);
+
+#endif

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A report: outstanding allocations of one process grouped into rows by
+ * resolved stack (file, line, function of every frame), ranked by bytes,
+ * with the change since the previous report, and everything the tracer lost.
+ */
+#ifndef LEAKBPF_REPORT_H
+#define LEAKBPF_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include "leakbpf_shared.h"
+
+struct resolved_stack;
+
+struct report_row {
+	const struct resolved_stack *stack;
+	int64_t bytes, count;
+	int64_t bytes_delta, count_delta;
+};
+
+struct report_process {
+	pid_t pid;
+	char comm[32];
+	char python[32];	/* "3.11.7", "" if not Python */
+	const char *redirect;	/* redirect state name */
+	char redirect_why[200];
+	bool exited;
+};
+
+struct report {
+	struct report_process proc;
+	struct report_row *rows;	/* ranked by bytes, descending */
+	size_t nrows;
+	int64_t total_bytes, total_count;
+	uint64_t counters[LB_CNT__COUNT];
+	double elapsed;			/* seconds since tracing began */
+};
+
+/* Row identities and sizes of the previous report, for deltas. */
+struct report_history {
+	struct report_row *rows;	/* sorted by identity */
+	size_t nrows;
+	bool valid;
+};
+
+/* Builds rows from (stack, totals) pairs: adds one pair. */
+int report_add(struct report *r, const struct resolved_stack *stack, int64_t bytes,
+	       int64_t count);
+/* Merges rows with the same frames, ranks them and fills in the deltas
+ * against hist (or against nothing), then remembers this report in hist. */
+int report_finish(struct report *r, struct report_history *hist);
+void report_free(struct report *r);
+void report_history_free(struct report_history *h);
+
+const char *counter_name(enum lb_counter c);
+bool counter_is_loss(enum lb_counter c);
+
+struct report_format {
+	bool json;
+	size_t limit;		/* rows shown, 0 = all */
+	bool deltas;		/* text: show growth since the previous report */
+};
+
+/* Text (tracemalloc-like) or JSON ({"processes":[...]}) for one or more
+ * reports. Returns 0 or -EIO if the stream failed. */
+int report_print(FILE *out, const struct report *reports, size_t n,
+		 const struct report_format *fmt);
+
+#endif

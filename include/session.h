@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tracing one process from attach to detach: what `record` and `top` (and
+ * later the agent) share. Owns the tracer, the symboliser and the redirect.
+ */
+#ifndef LEAKBPF_SESSION_H
+#define LEAKBPF_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "alloc_redirect.h"
+#include "pytarget.h"
+#include "report.h"
+#include "tracer.h"
+
+struct symbolizer;
+
+struct session_opts {
+	struct tracer_opts tracer;
+	uint32_t max_depth;
+	bool stop_at_finalize;	/* record: freeze and stop when Python finalizes */
+	bool no_redirect;	/* never touch the allocator tables */
+};
+
+struct session {
+	struct session_opts opts;
+	struct tracer *tracer;
+	struct symbolizer *sym;
+	pid_t pid;
+	bool attached;
+	bool exited;
+	char comm[32];
+	int py_status;			/* 0 Python, -ENOENT native, -ENOTSUP unsupported */
+	struct py_target py;
+	struct alloc_redirect redirect;
+	struct report_history history;
+	struct timespec started;
+};
+
+int session_open(struct session *s, const struct session_opts *opts);
+/* Attaches to pid. Problems that only narrow what can be seen (not Python,
+ * unsupported version, redirect refused) are reported on stderr and tracing
+ * goes on; failures to trace at all return -errno. */
+int session_attach(struct session *s, pid_t pid);
+/* Waits up to timeout_ms for new stacks and symbolises them. */
+int session_pump(struct session *s, int timeout_ms);
+/* True once Py_FinalizeEx started (stop_at_finalize). */
+bool session_frozen(struct session *s);
+/* The process is gone: report from the maps without reading it again. */
+void session_mark_exited(struct session *s);
+int session_snapshot(struct session *s, struct report *r);
+/* Restores the allocator tables and removes the probes. Idempotent. */
+void session_detach(struct session *s);
+void session_close(struct session *s);
+
+#endif

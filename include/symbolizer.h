@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Turns captured stacks into file/line/function frames. Python frames are
+ * read out of the live target (code objects, names, line tables), so stacks
+ * must be symbolised while the target lives: new stacks are announced by the
+ * BPF side and symbolised at once.
+ */
+#ifndef LEAKBPF_SYMBOLIZER_H
+#define LEAKBPF_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tracer;
+struct py_target;
+
+struct resolved_frame {
+	const char *file;	/* interned */
+	const char *function;	/* interned */
+	int line;		/* 0 for native frames or unknown */
+};
+
+struct resolved_stack {
+	uint64_t key;
+	uint32_t pid;
+	uint16_t flags;		/* LB_STACK_* */
+	uint16_t nframes;
+	bool python;		/* frames are Python frames */
+	struct resolved_frame frames[];
+};
+
+struct symbolizer;
+
+int symbolizer_new(struct tracer *tr, struct symbolizer **out);
+void symbolizer_free(struct symbolizer *s);
+/* Registers a traced process; py is NULL for native-only processes. */
+int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_target *py);
+/* The process is gone (or frozen for good): stop reading its memory. */
+void symbolizer_process_gone(struct symbolizer *s, pid_t pid);
+/* The resolved form of a stack key, symbolising it now if needed. NULL
+ * only on out-of-memory. Unreadable frames come back as "<unknown>". */
+const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key);
+
+#endif

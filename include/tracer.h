@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The BPF side as seen from userspace: load the programs, attach them to a
+ * process, read the maps. The only module that knows the skeleton.
+ */
+#ifndef LEAKBPF_TRACER_H
+#define LEAKBPF_TRACER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "leakbpf_shared.h"
+
+struct tracer;
+
+struct tracer_opts {
+	uint32_t max_allocs;	/* live allocations tracked, all processes */
+	uint32_t max_stacks;	/* distinct stacks */
+	bool native_always;	/* native stack even when Python frames exist */
+};
+
+int tracer_open(const struct tracer_opts *opts, struct tracer **out);
+void tracer_free(struct tracer *t);
+
+/* Allocator probes on the libc that pid has mapped. */
+int tracer_attach_libc(struct tracer *t, pid_t pid);
+/* Py_FinalizeEx probe (file offset in the interpreter ELF at host_path). */
+int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
+			   uint64_t offset);
+/* One-shot stop (SIGURG to the thread) at a file offset; detach with
+ * tracer_detach_stop once it fired. */
+int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path,
+		       uint64_t offset);
+void tracer_detach_stop(struct tracer *t);
+/* Removes every probe attached for pid. */
+void tracer_detach_pid(struct tracer *t, pid_t pid);
+
+int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc);
+int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc);
+
+typedef int (*tracer_event_fn)(void *ctx, const struct lb_event *ev);
+/* Waits up to timeout_ms for new-stack events and hands each to fn. */
+int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);
+
+/* Sums the per-CPU counters. */
+int tracer_read_counters(struct tracer *t, uint64_t out[LB_CNT__COUNT]);
+typedef int (*tracer_totals_fn)(void *ctx, uint64_t key, const struct lb_totals *tot);
+int tracer_for_each_totals(struct tracer *t, tracer_totals_fn fn, void *ctx);
+int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out);
+/* Native stack: up to 127 instruction pointers, *n set to the count. */
+int tracer_get_native_stack(struct tracer *t, int32_t id, uint64_t *ips, int *n);
+
+#endif

@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+#define _GNU_SOURCE
+#include "alloc_redirect.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "alloc_tables.h"
+#include "log.h"
+#include "proc.h"
+#include "pytarget.h"
+
+/* PyMemAllocatorEx */
+#define SLOT_CTX 0
+#define SLOT_MALLOC 8
+#define SLOT_CALLOC 16
+#define TABLE_SIZE 40
+
+const char *redirect_state_name(enum redirect_state s)
+{
+	switch (s) {
+	case REDIRECT_ON: return "on";
+	case REDIRECT_NOT_NEEDED: return "not needed";
+	case REDIRECT_UNSAFE: return "refused";
+	case REDIRECT_FAILED: return "failed";
+	default: return "off";
+	}
+}
+
+struct table { uint64_t ctx, malloc, calloc, realloc, free; };
+
+/* Reasons the environment gives not to touch the tables: debug hooks,
+ * tracemalloc (its hooks occupy the slots) or another allocator. */
+static bool environment_forbids(pid_t pid, char *why, size_t len)
+{
+	char val[64];
+
+	if (!proc_getenv(pid, "PYTHONMALLOC", val, sizeof(val)) && *val &&
+	    strcmp(val, "pymalloc") && strcmp(val, "malloc")) {
+		snprintf(why, len, "PYTHONMALLOC=%s installs hooks the redirect would break", val);
+		return true;
+	}
+	if (!proc_getenv(pid, "PYTHONDEVMODE", val, sizeof(val)) && *val) {
+		snprintf(why, len, "PYTHONDEVMODE is set (debug allocator hooks)");
+		return true;
+	}
+	if (!proc_getenv(pid, "PYTHONTRACEMALLOC", val, sizeof(val)) && *val && strcmp(val, "0")) {
+		snprintf(why, len, "PYTHONTRACEMALLOC is set (tracemalloc owns the allocator tables)");
+		return true;
+	}
+	if (proc_has_arg(pid, "dev", false) && proc_has_arg(pid, "-X", false)) {
+		snprintf(why, len, "-X dev is on (debug allocator hooks)");
+		return true;
+	}
+	if (proc_has_arg(pid, "-Xdev", false) || proc_has_arg(pid, "-Xtracemalloc", true) ||
+	    proc_has_arg(pid, "tracemalloc", true)) {
+		snprintf(why, len, "tracemalloc or -X dev requested on the command line");
+		return true;
+	}
+	return false;
+}
+
+static int read_tables(pid_t pid, const struct py_target *t, struct table tab[3])
+{
+	int i, err;
+
+	for (i = 0; i < 3; i++) {
+		err = proc_read_mem(pid, t->tables[i], &tab[i], TABLE_SIZE);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Decides from the live tables whether they hold the defaults. */
+static enum redirect_state judge_tables(const struct py_target *t, const struct table tab[3],
+					char *why, size_t len)
+{
+	const struct table *raw = &tab[ALLOC_DOMAIN_RAW], *mem = &tab[ALLOC_DOMAIN_MEM],
+			   *obj = &tab[ALLOC_DOMAIN_OBJ];
+
+	if (raw->ctx || mem->ctx || obj->ctx) {
+		snprintf(why, len, "allocator hooks are installed (debug hooks, tracemalloc or a custom allocator)");
+		return REDIRECT_UNSAFE;
+	}
+	if (obj->malloc == raw->malloc && mem->malloc == raw->malloc) {
+		snprintf(why, len, "PYTHONMALLOC=malloc: every allocation already reaches libc");
+		return REDIRECT_NOT_NEEDED;
+	}
+	if (obj->malloc != mem->malloc || obj->calloc != mem->calloc) {
+		snprintf(why, len, "the object and memory domains use different allocators");
+		return REDIRECT_UNSAFE;
+	}
+	/* with symbols, insist on the exact defaults */
+	if (t->raw_malloc_default && raw->malloc != t->raw_malloc_default) {
+		snprintf(why, len, "the raw domain is not _PyMem_RawMalloc");
+		return REDIRECT_UNSAFE;
+	}
+	if (t->obj_malloc_default && obj->malloc != t->obj_malloc_default) {
+		snprintf(why, len, "the object domain is not pymalloc");
+		return REDIRECT_UNSAFE;
+	}
+	return REDIRECT_ON;
+}
+
+static bool has_ancestor(pid_t pid, pid_t ancestor)
+{
+	int depth;
+
+	for (depth = 0; depth < 64 && pid > 1; depth++) {
+		char *status, *p;
+		int ppid = 0;
+
+		if (proc_read_file(pid, "status", &status, NULL))
+			return false;
+		p = strstr(status, "\nPPid:");
+		if (p)
+			ppid = atoi(p + 6);
+		free(status);
+		if (ppid == ancestor)
+			return true;
+		pid = ppid;
+	}
+	return false;
+}
+
+int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
+{
+	int i, err = 0;
+
+	/* compare, then restore: a slot someone else changed since (tracemalloc
+	 * started, an exec replaced the image) is theirs, not ours */
+	for (i = REDIRECT_SLOTS - 1; i >= 0; i--) {
+		uint64_t now;
+		int e = proc_read_mem(pid, r->slot[i], &now, sizeof(now));
+
+		if (e) {
+			err = err ? err : e;
+			continue;
+		}
+		if (now != r->replacement[i])
+			continue;
+		e = proc_write_mem(pid, r->slot[i], &r->original[i], sizeof(r->original[i]));
+		if (e)
+			err = err ? err : e;
+	}
+	return err;
+}
+
+/* Children forked while the redirect was on inherited it. */
+static void restore_descendants(const struct alloc_redirect *r)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		pid_t p = (pid_t)atoi(e->d_name);
+
+		if (p > 0 && p != r->pid && has_ancestor(p, r->pid))
+			alloc_redirect_restore_pid(r, p);
+	}
+	closedir(d);
+}
+
+static bool same_process(const struct alloc_redirect *r)
+{
+	uint64_t st;
+
+	return !proc_start_time(r->pid, &st) && st == r->start_time;
+}
+
+static void restore_everywhere(const struct alloc_redirect *r)
+{
+	if (same_process(r))
+		alloc_redirect_restore_pid(r, r->pid);
+	restore_descendants(r);
+}
+
+/* The guardian waits for the tracer to go away. A byte 'D' means the tracer
+ * restored the tables itself; end of file without it means the tracer died,
+ * and the guardian restores them. */
+static void guardian_main(const struct alloc_redirect *r, int fd)
+{
+	char c = 0;
+	ssize_t n;
+
+	setsid();	/* out of the tracer's process group: survive its ^C and kill -TERM -pgid */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_NAME, "leakbpf-guard", 0, 0, 0);
+	do
+		n = read(fd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n == 1 && c == 'D')
+		_exit(0);
+	restore_everywhere(r);
+	_exit(0);
+}
+
+static int start_guardian(struct alloc_redirect *r)
+{
+	int fds[2];
+	pid_t child;
+
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	child = fork();
+	if (child < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -errno;
+	}
+	if (child == 0) {
+		/* keep only the pipe: BPF links and maps must die with the tracer */
+		close(fds[1]);
+		if (fds[0] != 3) {
+			dup2(fds[0], 3);
+			close(fds[0]);
+		}
+		syscall(SYS_close_range, 4, ~0U, 0);
+		guardian_main(r, 3);
+	}
+	close(fds[0]);
+	r->guardian = child;
+	r->guardian_fd = fds[1];
+	return 0;
+}
+
+void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t)
+{
+	struct table tab[3];
+	uint64_t raw_malloc, raw_calloc;
+	int i, err;
+
+	memset(r, 0, sizeof(*r));
+	r->pid = t->pid;
+	r->guardian_fd = -1;
+	if (!t->tables[0] || !t->tables[1] || !t->tables[2]) {
+		r->state = REDIRECT_FAILED;
+		snprintf(r->why, sizeof(r->why), "allocator tables not found in %.150s", t->path);
+		return;
+	}
+	if (environment_forbids(t->pid, r->why, sizeof(r->why))) {
+		r->state = REDIRECT_UNSAFE;
+		return;
+	}
+	err = read_tables(t->pid, t, tab);
+	if (err) {
+		r->state = REDIRECT_FAILED;
+		snprintf(r->why, sizeof(r->why), "cannot read the allocator tables: %s", strerror(-err));
+		return;
+	}
+	r->state = judge_tables(t, tab, r->why, sizeof(r->why));
+	if (r->state != REDIRECT_ON)
+		return;
+	if (proc_start_time(t->pid, &r->start_time)) {
+		r->state = REDIRECT_FAILED;
+		snprintf(r->why, sizeof(r->why), "process %d vanished", t->pid);
+		return;
+	}
+	raw_malloc = tab[ALLOC_DOMAIN_RAW].malloc;
+	raw_calloc = tab[ALLOC_DOMAIN_RAW].calloc;
+	r->slot[0] = t->tables[ALLOC_DOMAIN_OBJ] + SLOT_MALLOC;
+	r->slot[1] = t->tables[ALLOC_DOMAIN_OBJ] + SLOT_CALLOC;
+	r->slot[2] = t->tables[ALLOC_DOMAIN_MEM] + SLOT_MALLOC;
+	r->slot[3] = t->tables[ALLOC_DOMAIN_MEM] + SLOT_CALLOC;
+	r->original[0] = tab[ALLOC_DOMAIN_OBJ].malloc;
+	r->original[1] = tab[ALLOC_DOMAIN_OBJ].calloc;
+	r->original[2] = tab[ALLOC_DOMAIN_MEM].malloc;
+	r->original[3] = tab[ALLOC_DOMAIN_MEM].calloc;
+	r->replacement[0] = r->replacement[2] = raw_malloc;
+	r->replacement[1] = r->replacement[3] = raw_calloc;
+
+	/* the guardian first: from the first write on, a dead tracer is covered */
+	err = start_guardian(r);
+	if (err) {
+		r->state = REDIRECT_FAILED;
+		snprintf(r->why, sizeof(r->why), "cannot start the guardian process: %s", strerror(-err));
+		return;
+	}
+	for (i = 0; i < REDIRECT_SLOTS; i++) {
+		err = proc_write_mem(t->pid, r->slot[i], &r->replacement[i], sizeof(uint64_t));
+		if (err) {
+			snprintf(r->why, sizeof(r->why), "cannot write the allocator table: %s",
+				 strerror(-err));
+			alloc_redirect_restore(r);
+			r->state = REDIRECT_FAILED;
+			return;
+		}
+	}
+	snprintf(r->why, sizeof(r->why), "object allocations routed to libc malloc (tables found by %s)",
+		 t->tables_method ? t->tables_method : "?");
+	pr_info("process %d: allocator redirect on", t->pid);
+}
+
+int alloc_redirect_restore(struct alloc_redirect *r)
+{
+	int err = 0;
+
+	if (r->state == REDIRECT_ON || r->guardian_fd >= 0) {
+		if (same_process(r))
+			err = alloc_redirect_restore_pid(r, r->pid);
+		restore_descendants(r);
+	}
+	if (r->guardian_fd >= 0) {
+		if (write(r->guardian_fd, "D", 1) != 1)
+			pr_debug("guardian gone before we finished");
+		close(r->guardian_fd);
+		r->guardian_fd = -1;
+		waitpid(r->guardian, NULL, 0);
+	}
+	if (r->state == REDIRECT_ON)
+		r->state = REDIRECT_OFF;
+	return err;
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+int usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "leakbpf %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'leakbpf help %s')\n", cmd);
+	return EXIT_USAGE;
+}
+
+int parse_pid(const char *s, pid_t *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v <= 0 || v > 4194304)
+		return -EINVAL;
+	*out = (pid_t)v;
+	return 0;
+}
+
+int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0.05) || v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (*s == '-')
+		return -EINVAL;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+void trace_options_defaults(struct session_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->tracer.max_allocs = 1u << 20;
+	o->tracer.max_stacks = 16384;
+	o->max_depth = LB_MAX_PY_DEPTH;
+}
+
+int trace_option(const char *cmd, int opt, const char *arg, struct session_opts *o)
+{
+	switch (opt) {
+	case TRACE_OPT_MAX_ALLOCS:
+		if (parse_u32(arg, 1024, 1u << 26, &o->tracer.max_allocs))
+			return usage_error(cmd, "--max-allocs takes a number from 1024 to 67108864, not '%s'", arg), -1;
+		return 1;
+	case TRACE_OPT_MAX_STACKS:
+		if (parse_u32(arg, 64, 1u << 22, &o->tracer.max_stacks))
+			return usage_error(cmd, "--max-stacks takes a number from 64 to 4194304, not '%s'", arg), -1;
+		return 1;
+	case TRACE_OPT_MAX_DEPTH:
+		if (parse_u32(arg, 1, LB_MAX_PY_DEPTH, &o->max_depth))
+			return usage_error(cmd, "--max-depth takes a number from 1 to %d, not '%s'",
+					   LB_MAX_PY_DEPTH, arg), -1;
+		return 1;
+	case TRACE_OPT_NATIVE_STACKS:
+		o->tracer.native_always = true;
+		return 1;
+	case TRACE_OPT_NO_REDIRECT:
+		o->no_redirect = true;
+		return 1;
+	case 'v':
+		log_set_level(log_get_level() + 1);
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: MIT
+/* Report output: tracemalloc-style text, or the stable JSON layout that
+ * other tools read (keys documented in README.md). */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_writer.h"
+#include "symbolizer.h"
+
+/* tracemalloc's _format_size: "1.2 KiB", "+3947 KiB", "24 B" */
+static void format_size(char *buf, size_t len, int64_t size, bool sign)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)size;
+	size_t u;
+
+	for (u = 0; u < 5; u++) {
+		double mag = v < 0 ? -v : v;
+
+		if (mag < 100 && u) {
+			snprintf(buf, len, sign ? "%+.1f %s" : "%.1f %s", v, units[u]);
+			return;
+		}
+		if (mag < 10 * 1024 || u == 4) {
+			snprintf(buf, len, sign ? "%+.0f %s" : "%.0f %s", v, units[u]);
+			return;
+		}
+		v /= 1024;
+	}
+}
+
+static void print_location(FILE *out, const struct resolved_stack *st)
+{
+	const struct resolved_frame *f = &st->frames[0];
+
+	if (f->line > 0 || st->python)
+		fprintf(out, "%s:%d", f->file, f->line);
+	else
+		fprintf(out, "%s (%s)", f->function, f->file);
+}
+
+static void print_traceback(FILE *out, const struct resolved_stack *st)
+{
+	int i;
+
+	for (i = 0; i < st->nframes; i++) {
+		const struct resolved_frame *f = &st->frames[i];
+
+		if (f->line > 0 || (st->python && strcmp(f->file, "[unknown]")))
+			fprintf(out, "  File \"%s\", line %d, in %s\n", f->file, f->line, f->function);
+		else
+			fprintf(out, "  at %s (%s)\n", f->function, f->file);
+	}
+	if (st->flags & LB_STACK_TRUNCATED)
+		fprintf(out, "  ... (deeper frames cut: raise --max-depth)\n");
+	if (st->flags & LB_STACK_PY_READ_FAILED)
+		fprintf(out, "  ... (an outer frame could not be read)\n");
+}
+
+static void print_counters(FILE *out, const struct report *r, bool losses)
+{
+	int c, shown = 0;
+
+	fputs(losses ? "lost:" : "counted:", out);
+	for (c = 0; c < LB_CNT__COUNT; c++) {
+		if (counter_is_loss(c) != losses)
+			continue;
+		fprintf(out, "%s %s=%" PRIu64, shown++ ? "," : "", counter_name(c), r->counters[c]);
+	}
+	fputc('\n', out);
+}
+
+static void print_text(FILE *out, const struct report *r, const struct report_format *fmt)
+{
+	char size[32], avg[32], dsize[32];
+	size_t i, n = fmt->limit && fmt->limit < r->nrows ? fmt->limit : r->nrows;
+
+	format_size(size, sizeof(size), r->total_bytes, false);
+	fprintf(out, "pid %d (%s)%s%s%s, allocator redirect: %s\n", r->proc.pid, r->proc.comm,
+		r->proc.python[0] ? ", CPython " : ", native only", r->proc.python,
+		r->proc.exited ? ", exited" : "", r->proc.redirect ? r->proc.redirect : "off");
+	if (r->proc.redirect_why[0])
+		fprintf(out, "  (%s)\n", r->proc.redirect_why);
+	fprintf(out, "%s outstanding in %" PRId64 " blocks, %zu stacks, after %.1f s%s\n\n",
+		size, r->total_count, r->nrows, r->elapsed,
+		n < r->nrows ? " (top rows shown; --limit changes it)" : "");
+	for (i = 0; i < n; i++) {
+		const struct report_row *row = &r->rows[i];
+
+		format_size(size, sizeof(size), row->bytes, false);
+		format_size(avg, sizeof(avg), row->count ? row->bytes / row->count : 0, false);
+		fprintf(out, "#%zu ", i + 1);
+		print_location(out, row->stack);
+		if (fmt->deltas) {
+			format_size(dsize, sizeof(dsize), row->bytes_delta, true);
+			fprintf(out, ": size=%s (%s), count=%" PRId64 " (%+" PRId64 ")", size, dsize,
+				row->count, row->count_delta);
+		} else {
+			fprintf(out, ": size=%s, count=%" PRId64, size, row->count);
+		}
+		if (row->count)
+			fprintf(out, ", average=%s", avg);
+		fputc('\n', out);
+		print_traceback(out, row->stack);
+		fputc('\n', out);
+	}
+	print_counters(out, r, true);
+	print_counters(out, r, false);
+}
+
+static void json_process(struct json_writer *w, const struct report *r, size_t limit)
+{
+	size_t i, n = limit && limit < r->nrows ? limit : r->nrows;
+	int c, f;
+
+	json_object_begin(w);
+	json_kv_int(w, "pid", r->proc.pid);
+	json_kv_string(w, "comm", r->proc.comm);
+	json_kv_string(w, "python", r->proc.python);
+	json_kv_string(w, "redirect", r->proc.redirect ? r->proc.redirect : "off");
+	json_kv_string(w, "redirect_reason", r->proc.redirect_why);
+	json_kv_bool(w, "exited", r->proc.exited);
+	json_kv_int(w, "total_bytes", r->total_bytes);
+	json_kv_int(w, "total_count", r->total_count);
+	json_key(w, "rows");
+	json_array_begin(w);
+	for (i = 0; i < n; i++) {
+		const struct report_row *row = &r->rows[i];
+
+		json_object_begin(w);
+		json_kv_int(w, "bytes", row->bytes);
+		json_kv_int(w, "count", row->count);
+		json_kv_int(w, "bytes_delta", row->bytes_delta);
+		json_kv_int(w, "count_delta", row->count_delta);
+		json_kv_bool(w, "truncated", !!(row->stack->flags & LB_STACK_TRUNCATED));
+		json_key(w, "frames");
+		json_array_begin(w);
+		for (f = 0; f < row->stack->nframes; f++) {
+			const struct resolved_frame *fr = &row->stack->frames[f];
+
+			json_object_begin(w);
+			json_kv_string(w, "file", fr->file);
+			json_kv_int(w, "line", fr->line);
+			json_kv_string(w, "function", fr->function);
+			json_object_end(w);
+		}
+		json_array_end(w);
+		json_object_end(w);
+	}
+	json_array_end(w);
+	json_key(w, "lost");
+	json_object_begin(w);
+	for (c = 0; c < LB_CNT__COUNT; c++)
+		if (counter_is_loss(c))
+			json_kv_uint(w, counter_name(c), r->counters[c]);
+	json_object_end(w);
+	json_key(w, "counters");
+	json_object_begin(w);
+	for (c = 0; c < LB_CNT__COUNT; c++)
+		if (!counter_is_loss(c))
+			json_kv_uint(w, counter_name(c), r->counters[c]);
+	json_object_end(w);
+	json_object_end(w);
+}
+
+int report_print(FILE *out, const struct report *reports, size_t n,
+		 const struct report_format *fmt)
+{
+	size_t i;
+
+	if (fmt->json) {
+		struct json_writer w;
+
+		json_init(&w, out);
+		json_object_begin(&w);
+		json_key(&w, "processes");
+		json_array_begin(&w);
+		for (i = 0; i < n; i++)
+			json_process(&w, &reports[i], fmt->limit);
+		json_array_end(&w);
+		json_object_end(&w);
+		fputc('\n', out);
+	} else {
+		for (i = 0; i < n; i++)
+			print_text(out, &reports[i], fmt);
+	}
+	if (fflush(out) || ferror(out))
+		return -EIO;
+	return 0;
+}

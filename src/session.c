@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "proc.h"
+#include "symbolizer.h"
+
+int session_open(struct session *s, const struct session_opts *opts)
+{
+	int err;
+
+	memset(s, 0, sizeof(*s));
+	s->opts = *opts;
+	s->redirect.guardian_fd = -1;
+	err = tracer_open(&opts->tracer, &s->tracer);
+	if (err)
+		return err;
+	err = symbolizer_new(s->tracer, &s->sym);
+	if (err) {
+		tracer_free(s->tracer);
+		s->tracer = NULL;
+	}
+	return err;
+}
+
+static void describe_python(struct session *s)
+{
+	if (s->py_status == -ENOENT)
+		pr_info("process %d is not a Python process: tracing native allocations", s->pid);
+	else if (s->py_status == -ENOTSUP)
+		pr_warn("%s; tracing native allocations only", s->py.why);
+	else if (s->py_status)
+		pr_warn("cannot inspect the interpreter of process %d (%s); tracing native allocations only",
+			s->pid, strerror(-s->py_status));
+}
+
+static int set_python_config(struct session *s)
+{
+	struct lb_proc proc = { 0 };
+
+	if (!s->py_status) {
+		proc.runtime_addr = s->py.runtime_addr;
+		proc.flags = LB_PROC_PYTHON;
+		proc.max_depth = s->opts.max_depth;
+		proc.off = s->py.off;
+		if (s->opts.stop_at_finalize && s->py.finalize_offset)
+			proc.flags |= LB_PROC_STOP_AT_FINALIZE;
+	}
+	return tracer_set_proc(s->tracer, s->pid, &proc);
+}
+
+int session_attach(struct session *s, pid_t pid)
+{
+	int err;
+
+	s->pid = pid;
+	clock_gettime(CLOCK_MONOTONIC, &s->started);
+	if (proc_comm(pid, s->comm, sizeof(s->comm)))
+		snprintf(s->comm, sizeof(s->comm), "?");
+	s->py_status = py_target_detect(pid, &s->py);
+	describe_python(s);
+	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
+	if (!err)
+		err = set_python_config(s);
+	if (!err)
+		err = tracer_attach_libc(s->tracer, pid);
+	if (err)
+		return err;
+	s->attached = true;
+	if (!s->py_status && s->opts.stop_at_finalize && s->py.finalize_offset) {
+		err = tracer_attach_finalize(s->tracer, pid, s->py.host_path, s->py.finalize_offset);
+		if (err)
+			pr_warn("cannot probe Py_FinalizeEx (%s): the report will be taken at exit, after module teardown",
+				strerror(-err));
+	}
+	if (!s->py_status && !s->opts.no_redirect) {
+		alloc_redirect_apply(&s->redirect, &s->py);
+		if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
+			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
+				pid, redirect_state_name(s->redirect.state), s->redirect.why);
+	}
+	return 0;
+}
+
+static int on_event(void *ctx, const struct lb_event *ev)
+{
+	struct session *s = ctx;
+
+	if (ev->type == LB_EVENT_NEW_STACK)
+		symbolizer_stack(s->sym, ev->stack_key);
+	return 0;
+}
+
+int session_pump(struct session *s, int timeout_ms)
+{
+	return tracer_poll_events(s->tracer, timeout_ms, on_event, s);
+}
+
+bool session_frozen(struct session *s)
+{
+	struct lb_proc proc;
+
+	return !tracer_get_proc(s->tracer, s->pid, &proc) && (proc.flags & LB_PROC_FROZEN);
+}
+
+void session_mark_exited(struct session *s)
+{
+	s->exited = true;
+	symbolizer_process_gone(s->sym, s->pid);
+}
+
+struct collect_ctx {
+	struct session *s;
+	struct report *r;
+};
+
+static int collect_row(void *ctx, uint64_t key, const struct lb_totals *tot)
+{
+	struct collect_ctx *c = ctx;
+	const struct resolved_stack *st;
+
+	if (!tot->bytes && !tot->count)
+		return 0;
+	st = symbolizer_stack(c->s->sym, key);
+	if (!st)
+		return -ENOMEM;
+	if (key != LB_STACK_KEY_OVERFLOW && st->pid != (uint32_t)c->s->pid)
+		return 0;
+	return report_add(c->r, st, tot->bytes, tot->count);
+}
+
+int session_snapshot(struct session *s, struct report *r)
+{
+	struct collect_ctx c = { s, r };
+	struct timespec now;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	/* symbolise what is announced before reading the totals */
+	session_pump(s, 0);
+	err = tracer_for_each_totals(s->tracer, collect_row, &c);
+	if (!err)
+		err = tracer_read_counters(s->tracer, r->counters);
+	if (!err)
+		err = report_finish(r, &s->history);
+	if (err) {
+		report_free(r);
+		return err;
+	}
+	r->proc.pid = s->pid;
+	snprintf(r->proc.comm, sizeof(r->proc.comm), "%s", s->comm);
+	if (!s->py_status)
+		snprintf(r->proc.python, sizeof(r->proc.python), "%u.%u.%u", s->py.major,
+			 s->py.minor, s->py.micro);
+	r->proc.redirect = redirect_state_name(s->redirect.state);
+	snprintf(r->proc.redirect_why, sizeof(r->proc.redirect_why), "%s", s->redirect.why);
+	r->proc.exited = s->exited;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	r->elapsed = (double)(now.tv_sec - s->started.tv_sec) +
+		     (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;
+	return 0;
+}
+
+void session_detach(struct session *s)
+{
+	int err;
+
+	if (s->redirect.state == REDIRECT_ON || s->redirect.guardian_fd >= 0) {
+		enum redirect_state was = s->redirect.state;
+
+		err = alloc_redirect_restore(&s->redirect);
+		if (err && !s->exited)
+			pr_warn("process %d: restoring the allocator table: %s", s->pid, strerror(-err));
+		/* keep saying what was in force while we traced */
+		s->redirect.state = was;
+	}
+	if (s->attached) {
+		tracer_detach_pid(s->tracer, s->pid);
+		s->attached = false;
+	}
+}
+
+void session_close(struct session *s)
+{
+	session_detach(s);
+	report_history_free(&s->history);
+	symbolizer_free(s->sym);
+	tracer_free(s->tracer);
+	s->sym = NULL;
+	s->tracer = NULL;
+}

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: MIT
+#include "symbolizer.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "elf_image.h"
+#include "leakbpf_shared.h"
+#include "linetable.h"
+#include "log.h"
+#include "proc.h"
+#include "pytarget.h"
+#include "strtab.h"
+#include "tracer.h"
+#include "u64map.h"
+
+#define CODE_READ_SIZE 256	/* covers every code-object field we read */
+#define MAX_NAME_LEN 4096
+#define MAX_LINETABLE (1 << 20)
+
+struct code_info {
+	uint64_t filename_ptr, name_ptr, linetable_ptr;
+	int firstlineno;
+	const char *file, *function;
+	uint8_t *linetable;
+	size_t linetable_len;
+};
+
+struct sym_process {
+	pid_t pid;
+	bool python, gone;
+	unsigned minor;
+	struct lb_py_offsets off;
+	struct u64map codes;		/* code address -> struct code_info */
+	struct proc_maps maps;		/* snapshot, refreshed on a miss */
+	bool have_maps;
+};
+
+struct symbolizer {
+	struct tracer *tracer;
+	struct u64map procs;		/* pid -> sym_process */
+	struct u64map stacks;		/* stack key -> resolved_stack */
+	struct u64map elves;		/* interned host path -> elf_image */
+};
+
+static void free_code(void *v)
+{
+	struct code_info *c = v;
+
+	free(c->linetable);
+	free(c);
+}
+
+static void free_process(void *v)
+{
+	struct sym_process *p = v;
+
+	u64map_clear(&p->codes, free_code);
+	proc_maps_free(&p->maps);
+	free(p);
+}
+
+static void free_elf(void *v)
+{
+	elf_image_close(v);
+}
+
+int symbolizer_new(struct tracer *tr, struct symbolizer **out)
+{
+	struct symbolizer *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->tracer = tr;
+	*out = s;
+	return 0;
+}
+
+void symbolizer_free(struct symbolizer *s)
+{
+	if (!s)
+		return;
+	u64map_clear(&s->procs, free_process);
+	u64map_clear(&s->stacks, free);
+	u64map_clear(&s->elves, free_elf);
+	free(s);
+}
+
+int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_target *py)
+{
+	struct sym_process *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->pid = pid;
+	if (py) {
+		p->python = true;
+		p->minor = py->minor;
+		p->off = py->off;
+	}
+	return u64map_put(&s->procs, (uint64_t)pid + 1, p);
+}
+
+void symbolizer_process_gone(struct symbolizer *s, pid_t pid)
+{
+	struct sym_process *p = u64map_get(&s->procs, (uint64_t)pid + 1);
+
+	if (p)
+		p->gone = true;
+}
+
+/* ---- Python objects read out of the target ---- */
+
+static const char *read_unicode(const struct sym_process *p, uint64_t addr)
+{
+	const struct lb_py_offsets *o = &p->off;
+	uint8_t head[96];
+	uint32_t state, kind;
+	int64_t len;
+	uint8_t *raw;
+	char *utf8, *w;
+	const char *out;
+	int64_t i;
+
+	if (!addr || proc_read_mem(p->pid, addr, head, sizeof(head)))
+		return NULL;
+	memcpy(&len, head + o->unicode_length, sizeof(len));
+	memcpy(&state, head + o->unicode_state, sizeof(state));
+	kind = (state >> 2) & 7;
+	if (len < 0 || len > MAX_NAME_LEN || !(state & 0x20) || (kind != 1 && kind != 2 && kind != 4))
+		return NULL;	/* not a compact string: code names always are */
+	raw = malloc((size_t)len * kind + 1);
+	utf8 = malloc((size_t)len * 4 + 1);
+	if (!raw || !utf8)
+		goto fail;
+	if (proc_read_mem(p->pid, addr + (uint64_t)((state & 0x40) ? o->unicode_ascii_data :
+						     o->unicode_compact_data),
+			  raw, (size_t)len * kind))
+		goto fail;
+	/* PEP 393 stores code points at a fixed width: re-encode as UTF-8 */
+	for (i = 0, w = utf8; i < len; i++) {
+		uint32_t cp = kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] :
+			      ((uint32_t *)raw)[i];
+
+		if (cp < 0x80) {
+			*w++ = (char)cp;
+		} else if (cp < 0x800) {
+			*w++ = (char)(0xc0 | cp >> 6);
+			*w++ = (char)(0x80 | (cp & 0x3f));
+		} else if (cp < 0x10000) {
+			*w++ = (char)(0xe0 | cp >> 12);
+			*w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+			*w++ = (char)(0x80 | (cp & 0x3f));
+		} else {
+			*w++ = (char)(0xf0 | cp >> 18);
+			*w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+			*w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+			*w++ = (char)(0x80 | (cp & 0x3f));
+		}
+	}
+	*w = '\0';
+	out = strtab_intern(utf8);
+	free(raw);
+	free(utf8);
+	return out;
+fail:
+	free(raw);
+	free(utf8);
+	return NULL;
+}
+
+static int read_bytes_object(const struct sym_process *p, uint64_t addr, uint8_t **data,
+			     size_t *len)
+{
+	int64_t size;
+
+	*data = NULL;
+	*len = 0;
+	if (!addr || proc_read_mem(p->pid, addr + (uint64_t)p->off.bytes_size, &size, sizeof(size)))
+		return -EFAULT;
+	if (size < 0 || size > MAX_LINETABLE)
+		return -EINVAL;
+	*data = malloc((size_t)size + 1);
+	if (!*data)
+		return -ENOMEM;
+	if (proc_read_mem(p->pid, addr + (uint64_t)p->off.bytes_data, *data, (size_t)size)) {
+		free(*data);
+		*data = NULL;
+		return -EFAULT;
+	}
+	*len = (size_t)size;
+	return 0;
+}
+
+static uint64_t field_ptr(const uint8_t *buf, int16_t off)
+{
+	uint64_t v = 0;
+
+	if (off >= 0 && off + 8 <= CODE_READ_SIZE)
+		memcpy(&v, buf + off, sizeof(v));
+	return v;
+}
+
+/* A code object's names and line table, cached by address. The cache entry
+ * is checked against the live object each time a new stack uses it, so a
+ * code object freed and replaced at the same address is noticed. */
+static const struct code_info *code_info(struct sym_process *p, uint64_t addr)
+{
+	const struct lb_py_offsets *o = &p->off;
+	struct code_info *c = u64map_get(&p->codes, addr);
+	uint8_t buf[CODE_READ_SIZE];
+	uint64_t fname, name, lt;
+	int32_t first = 0;
+
+	if (p->gone)
+		return c;
+	if (proc_read_mem(p->pid, addr, buf, sizeof(buf)))
+		return c;
+	fname = field_ptr(buf, o->code_filename);
+	name = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname : o->code_name);
+	lt = field_ptr(buf, o->code_linetable);
+	memcpy(&first, buf + o->code_firstlineno, sizeof(first));
+	if (c && c->filename_ptr == fname && c->name_ptr == name && c->linetable_ptr == lt &&
+	    c->firstlineno == first)
+		return c;
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (!c || u64map_put(&p->codes, addr, c)) {
+			free(c);
+			return NULL;
+		}
+	}
+	free(c->linetable);
+	c->filename_ptr = fname;
+	c->name_ptr = name;
+	c->linetable_ptr = lt;
+	c->firstlineno = first;
+	c->file = read_unicode(p, fname);
+	c->function = read_unicode(p, name);
+	if (read_bytes_object(p, lt, &c->linetable, &c->linetable_len))
+		c->linetable_len = 0;
+	return c;
+}
+
+static void python_frame(struct sym_process *p, const struct lb_frame *f,
+			 struct resolved_frame *out)
+{
+	const struct code_info *c = code_info(p, f->code);
+	char buf[40];
+	int line = 0;
+
+	if (!c || !c->file) {
+		snprintf(buf, sizeof(buf), "<code 0x%" PRIx64 ">", (uint64_t)f->code);
+		out->file = strtab_intern("<unknown>");
+		out->function = strtab_intern(buf);
+		out->line = 0;
+		return;
+	}
+	if (f->instr_offset < 0)
+		line = c->firstlineno;
+	else if (py_linetable_line(p->minor, c->linetable, c->linetable_len, c->firstlineno,
+				   f->instr_offset, &line))
+		line = 0;
+	out->file = c->file;
+	out->function = c->function ? c->function : strtab_intern("<unknown>");
+	out->line = line;
+}
+
+/* ---- native frames ---- */
+
+static struct elf_image *elf_for(struct symbolizer *s, pid_t pid, const char *path)
+{
+	char host[PATH_MAX];
+	const char *key;
+	struct elf_image *img;
+
+	if (proc_root_path(pid, path, host, sizeof(host)))
+		return NULL;
+	key = strtab_intern(host);
+	if (!key)
+		return NULL;
+	img = u64map_get(&s->elves, (uint64_t)(uintptr_t)key);
+	if (img)
+		return img;
+	if (elf_image_open(host, &img))
+		return NULL;
+	if (u64map_put(&s->elves, (uint64_t)(uintptr_t)key, img)) {
+		elf_image_close(img);
+		return NULL;
+	}
+	return img;
+}
+
+static const struct proc_mapping *mapping_of(struct sym_process *p, uint64_t ip)
+{
+	const struct proc_mapping *m = NULL;
+
+	if (p->have_maps)
+		m = proc_maps_find_addr(&p->maps, ip);
+	if (!m && !p->gone) {
+		/* libraries loaded since the last snapshot */
+		proc_maps_free(&p->maps);
+		p->have_maps = !proc_maps_read(p->pid, &p->maps);
+		if (p->have_maps)
+			m = proc_maps_find_addr(&p->maps, ip);
+	}
+	return m;
+}
+
+static void native_frame(struct symbolizer *s, struct sym_process *p, uint64_t ip,
+			 bool return_address, struct resolved_frame *out)
+{
+	const struct proc_mapping *m = mapping_of(p, ip);
+	struct elf_image *img = NULL;
+	const char *name;
+	uint64_t vaddr, off;
+	char buf[40];
+
+	out->line = 0;
+	if (m && m->path) {
+		out->file = strtab_intern(m->path);
+		img = elf_for(s, p->pid, m->path);
+	} else {
+		out->file = strtab_intern(m ? "[anon]" : "[unknown]");
+	}
+	/* a return address points after the call: look the call itself up */
+	if (img && !elf_image_offset_to_vaddr(img, ip - m->start + m->offset, &vaddr) &&
+	    !elf_image_symbolize(img, vaddr - (return_address ? 1 : 0), &name, &off)) {
+		out->function = strtab_intern(name);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, m ? ip - m->start + m->offset : ip);
+	out->function = strtab_intern(buf);
+}
+
+static struct resolved_stack *unattributed(uint64_t key)
+{
+	struct resolved_stack *r = calloc(1, sizeof(*r) + sizeof(struct resolved_frame));
+
+	if (!r)
+		return NULL;
+	r->key = key;
+	r->nframes = 1;
+	r->frames[0].file = strtab_intern("[leakbpf]");
+	r->frames[0].function = strtab_intern(key == LB_STACK_KEY_OVERFLOW ?
+		"[unattributed: stack map full, raise --max-stacks]" : "[stack no longer known]");
+	return r;
+}
+
+static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
+{
+	static struct lb_stack st;	/* 1 KiB: keep it off the C stack */
+	uint64_t ips[127];
+	struct sym_process *p;
+	struct resolved_stack *r;
+	int nnative = 0, i, n;
+
+	if (key == LB_STACK_KEY_OVERFLOW || tracer_get_stack(s->tracer, key, &st))
+		return unattributed(key);
+	p = u64map_get(&s->procs, (uint64_t)st.pid + 1);
+	if (st.native_stack_id >= 0)
+		tracer_get_native_stack(s->tracer, st.native_stack_id, ips, &nnative);
+	n = st.depth + nnative;
+	r = calloc(1, sizeof(*r) + (size_t)(n ? n : 1) * sizeof(struct resolved_frame));
+	if (!r)
+		return NULL;
+	r->key = key;
+	r->pid = st.pid;
+	r->flags = st.flags;
+	r->python = st.depth > 0;
+	/* innermost first: the native frames (C code that called malloc) sit
+	 * inside the Python frame that called into C */
+	for (i = 0; i < nnative && p; i++)
+		native_frame(s, p, ips[i], i > 0, &r->frames[r->nframes++]);
+	for (i = 0; i < st.depth && p; i++)
+		python_frame(p, &st.frames[i], &r->frames[r->nframes++]);
+	if (!r->nframes) {
+		r->frames[0].file = strtab_intern("[unknown]");
+		r->frames[0].function = strtab_intern(p ? "[no stack captured]" : "[untraced process]");
+		r->nframes = 1;
+	}
+	return r;
+}
+
+const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key)
+{
+	struct resolved_stack *r = u64map_get(&s->stacks, key);
+
+	if (r)
+		return r;
+	r = resolve(s, key);
+	if (r && u64map_put(&s->stacks, key, r)) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}

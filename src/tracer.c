@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT
+#include "tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "elf_image.h"
+#include "leakbpf.skel.h"
+#include "log.h"
+#include "proc.h"
+
+/* Which program goes on which libc function. Optional ones are absent from
+ * some libcs (reallocarray before glibc 2.26, pvalloc on musl). */
+struct probe_spec {
+	const char *symbol;
+	const char *program;
+	bool is_return;
+	bool required;
+};
+
+static const struct probe_spec libc_probes[] = {
+	{ "malloc", "malloc_enter", false, true },
+	{ "malloc", "alloc_return", true, true },
+	{ "calloc", "calloc_enter", false, true },
+	{ "calloc", "alloc_return", true, true },
+	{ "realloc", "realloc_enter", false, true },
+	{ "realloc", "alloc_return", true, true },
+	{ "free", "free_enter", false, true },
+	{ "reallocarray", "reallocarray_enter", false, false },
+	{ "reallocarray", "alloc_return", true, false },
+	{ "posix_memalign", "posix_memalign_enter", false, false },
+	{ "posix_memalign", "alloc_return", true, false },
+	{ "aligned_alloc", "aligned_alloc_enter", false, false },
+	{ "aligned_alloc", "alloc_return", true, false },
+	{ "memalign", "memalign_enter", false, false },
+	{ "memalign", "alloc_return", true, false },
+	{ "valloc", "valloc_enter", false, false },
+	{ "valloc", "alloc_return", true, false },
+	{ "pvalloc", "pvalloc_enter", false, false },
+	{ "pvalloc", "alloc_return", true, false },
+	{ "mmap", "mmap_enter", false, false },
+	{ "mmap", "alloc_return", true, false },
+	{ "munmap", "munmap_enter", false, false },
+};
+
+struct pid_link {
+	pid_t pid;
+	struct bpf_link *link;
+};
+
+struct tracer {
+	struct leakbpf_bpf *skel;
+	struct ring_buffer *rb;
+	struct pid_link *links;
+	size_t nlinks, caplinks;
+	struct bpf_link *stop_link;
+	tracer_event_fn event_fn;
+	void *event_ctx;
+	int ncpus;
+};
+
+static int keep_link(struct tracer *t, pid_t pid, struct bpf_link *link)
+{
+	if (t->nlinks == t->caplinks) {
+		size_t ncap = t->caplinks ? t->caplinks * 2 : 32;
+		struct pid_link *v = realloc(t->links, ncap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		t->links = v;
+		t->caplinks = ncap;
+	}
+	t->links[t->nlinks++] = (struct pid_link){ pid, link };
+	return 0;
+}
+
+static int on_ringbuf(void *ctx, void *data, size_t size)
+{
+	struct tracer *t = ctx;
+
+	if (size < sizeof(struct lb_event) || !t->event_fn)
+		return 0;
+	return t->event_fn(t->event_ctx, data);
+}
+
+int tracer_open(const struct tracer_opts *opts, struct tracer **out)
+{
+	struct lb_totals zero = { 0 };
+	uint64_t overflow = LB_STACK_KEY_OVERFLOW;
+	struct tracer *t;
+	int err;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0) {
+		err = t->ncpus ? t->ncpus : -EINVAL;
+		goto fail;
+	}
+	t->skel = leakbpf_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		pr_err("cannot open the BPF programs: %s", strerror(-err));
+		goto fail;
+	}
+	t->skel->rodata->native_always = opts->native_always;
+	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
+	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
+	/* +1: the overflow row always has a place */
+	bpf_map__set_max_entries(t->skel->maps.totals, opts->max_stacks + 1);
+	bpf_map__set_max_entries(t->skel->maps.native_stacks, opts->max_stacks);
+	err = leakbpf_bpf__load(t->skel);
+	if (err) {
+		pr_err("cannot load the BPF programs: %s (run as root; the kernel needs BTF, uprobes and BPF ring buffers, Linux 5.8+)",
+		       strerror(-err));
+		goto fail;
+	}
+	err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.totals), &overflow,
+				  &zero, BPF_NOEXIST);
+	if (err) {
+		err = -errno;
+		goto fail;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_ringbuf, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	tracer_free(t);
+	return err;
+}
+
+void tracer_free(struct tracer *t)
+{
+	size_t i;
+
+	if (!t)
+		return;
+	tracer_detach_stop(t);
+	for (i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i].link);
+	free(t->links);
+	ring_buffer__free(t->rb);
+	leakbpf_bpf__destroy(t->skel);
+	free(t);
+}
+
+static struct bpf_link *attach_at(struct tracer *t, const char *program, pid_t pid,
+				  const char *path, uint64_t offset, bool is_return)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, program);
+	LIBBPF_OPTS(bpf_uprobe_opts, uopts, .retprobe = is_return);
+
+	if (!prog) {
+		errno = ENOENT;
+		return NULL;
+	}
+	return bpf_program__attach_uprobe_opts(prog, pid, path, offset, &uopts);
+}
+
+static bool is_libc(const char *base)
+{
+	return !strncmp(base, "libc.so", 7) || !strncmp(base, "libc-2.", 7) ||
+	       !strncmp(base, "libc.musl", 9) || !strncmp(base, "ld-musl", 7);
+}
+
+int tracer_attach_libc(struct tracer *t, pid_t pid)
+{
+	char host_path[PATH_MAX];
+	struct proc_maps maps;
+	const struct proc_mapping *m;
+	struct elf_image *img = NULL;
+	size_t i, attached = 0;
+	int err;
+
+	err = proc_maps_read(pid, &maps);
+	if (err)
+		return err;
+	m = proc_maps_find(&maps, is_libc);
+	if (!m) {
+		proc_maps_free(&maps);
+		pr_err("process %d has no libc mapped (statically linked?): its allocations cannot be traced", pid);
+		return -ENOENT;
+	}
+	err = proc_root_path(pid, m->path, host_path, sizeof(host_path));
+	if (!err)
+		err = elf_image_open(host_path, &img);
+	if (err) {
+		pr_err("cannot read %s of process %d: %s", m->path, pid, strerror(-err));
+		goto out;
+	}
+	for (i = 0; i < sizeof(libc_probes) / sizeof(libc_probes[0]); i++) {
+		const struct probe_spec *p = &libc_probes[i];
+		struct elf_symbol sym;
+		struct bpf_link *link;
+		uint64_t off;
+
+		err = elf_image_find_symbol(img, p->symbol, &sym);
+		if (!err)
+			err = elf_image_vaddr_to_offset(img, sym.vaddr, &off);
+		if (err) {
+			if (!p->required)
+				continue;
+			pr_err("%s has no %s: cannot trace process %d", m->path, p->symbol, pid);
+			goto out;
+		}
+		link = attach_at(t, p->program, pid, host_path, off, p->is_return);
+		if (!link) {
+			err = -errno;
+			pr_err("cannot attach to %s in %s (process %d): %s", p->symbol,
+			       m->path, pid, strerror(-err));
+			goto out;
+		}
+		err = keep_link(t, pid, link);
+		if (err) {
+			bpf_link__destroy(link);
+			goto out;
+		}
+		attached++;
+	}
+	pr_info("attached %zu probes to %s in process %d", attached, m->path, pid);
+	err = 0;
+out:
+	if (err)
+		tracer_detach_pid(t, pid);
+	elf_image_close(img);
+	proc_maps_free(&maps);
+	return err;
+}
+
+int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
+			   uint64_t offset)
+{
+	struct bpf_link *link = attach_at(t, "finalize_enter", pid, host_path, offset, false);
+	int err;
+
+	if (!link)
+		return -errno;
+	err = keep_link(t, pid, link);
+	if (err)
+		bpf_link__destroy(link);
+	return err;
+}
+
+int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
+{
+	tracer_detach_stop(t);
+	t->stop_link = attach_at(t, "stop_at_entry", pid, host_path, offset, false);
+	return t->stop_link ? 0 : -errno;
+}
+
+void tracer_detach_stop(struct tracer *t)
+{
+	bpf_link__destroy(t->stop_link);
+	t->stop_link = NULL;
+}
+
+void tracer_detach_pid(struct tracer *t, pid_t pid)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < t->nlinks; i++) {
+		if (t->links[i].pid == pid)
+			bpf_link__destroy(t->links[i].link);
+		else
+			t->links[kept++] = t->links[i];
+	}
+	t->nlinks = kept;
+}
+
+int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, proc, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.procs), &key, proc))
+		return -errno;
+	return 0;
+}
+
+int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx)
+{
+	int n;
+
+	t->event_fn = fn;
+	t->event_ctx = ctx;
+	n = ring_buffer__poll(t->rb, timeout_ms);
+	return n < 0 && n != -EINTR ? n : 0;
+}
+
+int tracer_read_counters(struct tracer *t, uint64_t out[LB_CNT__COUNT])
+{
+	int fd = bpf_map__fd(t->skel->maps.counters);
+	uint64_t *percpu = calloc((size_t)t->ncpus, sizeof(uint64_t));
+	__u32 i;
+	int c;
+
+	if (!percpu)
+		return -ENOMEM;
+	for (i = 0; i < LB_CNT__COUNT; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(fd, &i, percpu))
+			continue;
+		for (c = 0; c < t->ncpus; c++)
+			out[i] += percpu[c];
+	}
+	free(percpu);
+	return 0;
+}
+
+int tracer_for_each_totals(struct tracer *t, tracer_totals_fn fn, void *ctx)
+{
+	int fd = bpf_map__fd(t->skel->maps.totals);
+	uint64_t key, next;
+	struct lb_totals tot;
+	bool first = true;
+	int err;
+
+	for (;;) {
+		if (bpf_map_get_next_key(fd, first ? NULL : &key, &next))
+			break;
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &tot))
+			continue;	/* deleted meanwhile */
+		err = fn(ctx, key, &tot);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out)
+{
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stacks), &key, out))
+		return -errno;
+	return 0;
+}
+
+int tracer_get_native_stack(struct tracer *t, int32_t id, uint64_t *ips, int *n)
+{
+	__u32 key = (__u32)id;
+	int i;
+
+	memset(ips, 0, 127 * sizeof(*ips));
+	if (id < 0 || bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.native_stacks), &key, ips))
+		return -ENOENT;
+	for (i = 0; i < 127 && ips[i]; i++)
+		;
+	*n = i;
+	return 0;
+}

@@ -1,0 +1,241 @@
+# SPDX-License-Identifier: MIT
+"""Test 4: the allocator-table redirect is undone on every way leakbpf ends.
+
+Target: tests/programs/alloc_tables.py, which prints its RAW/MEM/OBJ
+PyMemAllocatorEx tables (via ctypes PyMem_GetAllocator) for each command
+line on stdin, after allocating and freeing a few thousand objects.
+
+For `leakbpf top --pid P --interval 0.5` ended by SIGTERM, SIGINT, SIGKILL,
+or by itself (-n 10):
+  - wait (<= 15 s) until the target sees the redirect: OBJ or MEM malloc
+    slot == RAW malloc slot;
+  - while traced, every reading may differ from the original tables only in
+    the MEM/OBJ malloc/calloc slots, and only by holding RAW's malloc/calloc
+    (RAW untouched, ctx/realloc/free untouched);
+  - the target keeps ~2,000 objects allocated while redirected;
+  - SIGTERM/SIGINT/-n: leakbpf exits 0, and right after that the tables are
+    exactly the originals; SIGKILL: the guardian restores them within 10 s;
+  - then the target frees the kept objects (blocks malloc'ed while
+    redirected, freed through pymalloc), still answers, and exits 0.
+For `leakbpf record`: the redirect is seen while the program runs, the
+program (stdin/stdout passed through) exits 0 normally, leakbpf exits 0 and
+writes a report naming the program's pid.
+"""
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (LineReader, find_process, pid_alive, program, py_env,
+                      validate_report)
+
+REDIRECT_WAIT = 15       # s, attach + redirect
+GUARDIAN_WAIT = 10       # s, restore after SIGKILL
+QUERY_TIMEOUT = 30       # s, one command round trip (traced: slower)
+SLOTS = ("ctx", "malloc", "calloc", "realloc", "free")
+
+
+class TableTarget:
+    def __init__(self, proc, name):
+        self.proc = proc
+        self.reader = LineReader(proc.stdout, name)
+        self.ready = None
+
+    def wait_ready(self, timeout):
+        self.ready = self.reader.read_json(timeout)
+        assert self.ready.get("ready"), "unexpected first message %r" % self.ready
+        return self.ready
+
+    @property
+    def pid(self):
+        return self.ready["pid"]
+
+    def send(self, cmd):
+        try:
+            self.proc.stdin.write((cmd + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pytest.fail("target's stdin closed (target died?) sending %r" % cmd)
+
+    def query(self, cmd="tables"):
+        self.send(cmd)
+        msg = self.reader.read_json(QUERY_TIMEOUT)
+        assert msg.get("ok"), "unexpected answer to %r: %r" % (cmd, msg)
+        return msg
+
+    def tables(self, cmd="tables"):
+        return self.query(cmd)["tables"]
+
+    def finish(self):
+        self.send("exit")
+        msg = self.reader.read_json(QUERY_TIMEOUT)
+        assert msg.get("bye"), "unexpected answer to exit: %r" % msg
+        self.proc.stdin.close()
+
+
+def redirected(t):
+    raw_malloc = t["raw"][1]
+    return t["obj"][1] == raw_malloc or t["mem"][1] == raw_malloc
+
+
+def fmt_tables(t):
+    return "; ".join("%s: %s" % (d, " ".join("%s=%#x" % (s, v) for s, v in zip(SLOTS, t[d])))
+                     for d in ("raw", "mem", "obj"))
+
+
+def check_traced(orig, t):
+    """While traced, only MEM/OBJ malloc/calloc may change, to RAW's."""
+    assert t["raw"] == orig["raw"], "RAW table changed:\n%s\noriginal:\n%s" % (
+        fmt_tables(t), fmt_tables(orig))
+    for d in ("mem", "obj"):
+        for i in (0, 3, 4):
+            assert t[d][i] == orig[d][i], "%s.%s changed while traced: %#x -> %#x" % (
+                d, SLOTS[i], orig[d][i], t[d][i])
+        for i in (1, 2):
+            assert t[d][i] in (orig[d][i], orig["raw"][i]), (
+                "%s.%s holds %#x: neither the original %#x nor RAW's %#x"
+                % (d, SLOTS[i], t[d][i], orig[d][i], orig["raw"][i]))
+
+
+def start_target(spawn, python, tmp_path, argv_prefix=(), name="target"):
+    err = open(tmp_path / ("%s.stderr" % name), "wb")
+    proc = spawn(list(argv_prefix) + [python, program("alloc_tables.py")],
+                 graceful=bool(argv_prefix), stdin=subprocess.PIPE,
+                 stdout=subprocess.PIPE, stderr=err, env=py_env())
+    err.close()
+    return TableTarget(proc, name)
+
+
+def read_file(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-3000:]
+    except OSError:
+        return ""
+
+
+ENDINGS = ["sigterm", "sigint", "sigkill", "iterations"]
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, ending):
+    tgt = start_target(spawn, python, tmp_path)
+    orig = tgt.wait_ready(30)["tables"]
+    assert tgt.tables() == orig, "tables not stable before tracing"
+    assert not redirected(orig), "target already looks redirected: %s" % fmt_tables(orig)
+    pid = tgt.pid
+
+    args = ["top", "--pid", pid, "--interval", "0.5"]
+    if ending == "iterations":
+        args += ["-n", "10"]
+    out_path, err_path = tmp_path / "top.stdout", tmp_path / "top.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        lk = spawn([bpf_ready] + args, graceful=True, stdout=out, stderr=err)
+
+    def diag():
+        return "\nleakbpf exit=%s\nstderr:\n%s\nstdout (tail):\n%s" % (
+            lk.poll(), read_file(err_path), read_file(out_path)[-1000:])
+
+    # 1. The redirect comes on.
+    deadline = time.monotonic() + REDIRECT_WAIT
+    while True:
+        t = tgt.tables()
+        check_traced(orig, t)
+        if redirected(t):
+            break
+        assert lk.poll() is None, "leakbpf exited before the redirect was seen" + diag()
+        assert time.monotonic() < deadline, (
+            "redirect not seen within %d s: %s" % (REDIRECT_WAIT, fmt_tables(t)) + diag())
+        time.sleep(0.2)
+
+    # 2. Objects allocated while redirected, kept past the restore.
+    check_traced(orig, tgt.tables("keep"))
+
+    # 3. End leakbpf.
+    if ending in ("sigterm", "sigint"):
+        assert lk.poll() is None, "leakbpf exited on its own" + diag()
+        lk.send_signal(signal.SIGTERM if ending == "sigterm" else signal.SIGINT)
+        try:
+            rc = lk.wait(20)
+        except subprocess.TimeoutExpired:
+            pytest.fail("leakbpf did not exit within 20 s of %s" % ending.upper() + diag())
+        assert rc == 0, "leakbpf exit status %s after %s" % (rc, ending.upper()) + diag()
+        t = tgt.tables()
+        assert t == orig, "tables not restored after %s:\n%s\noriginal:\n%s" % (
+            ending.upper(), fmt_tables(t), fmt_tables(orig)) + diag()
+    elif ending == "sigkill":
+        assert lk.poll() is None, "leakbpf exited on its own" + diag()
+        lk.kill()
+        lk.wait(10)
+        deadline = time.monotonic() + GUARDIAN_WAIT
+        while True:
+            t = tgt.tables()
+            if t == orig:
+                break
+            check_traced(orig, t)
+            assert time.monotonic() < deadline, (
+                "tables not restored %d s after SIGKILL:\n%s\noriginal:\n%s"
+                % (GUARDIAN_WAIT, fmt_tables(t), fmt_tables(orig)) + diag())
+            time.sleep(0.25)
+    else:  # -n 10: ends by itself
+        try:
+            rc = lk.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("top -n 10 --interval 0.5 did not end within 60 s" + diag())
+        assert rc == 0, "leakbpf exit status %s" % rc + diag()
+        t = tgt.tables()
+        assert t == orig, "tables not restored after -n 10:\n%s\noriginal:\n%s" % (
+            fmt_tables(t), fmt_tables(orig)) + diag()
+        reports = [l for l in read_file(out_path).splitlines() if l.strip()]
+        assert reports, "top -n 10 printed nothing" + diag()
+
+    # 4. The target is unharmed: frees the blocks allocated while redirected,
+    # keeps working, and exits normally.
+    msg = tgt.query("drop")
+    assert msg["kept"] == 0 and msg["tables"] == orig
+    assert tgt.tables() == orig
+    assert pid_alive(pid)
+    tgt.finish()
+    assert tgt.proc.wait(15) == 0, "target exit status %s" % tgt.proc.returncode
+
+
+def test_record_redirect_then_normal_exit(bpf_ready, python, spawn, tmp_path):
+    report = tmp_path / "report.json"
+    tgt = start_target(spawn, python, tmp_path,
+                       argv_prefix=[bpf_ready, "record", "--json", "-o", report, "--"],
+                       name="record")
+    first = tgt.wait_ready(120)["tables"]   # traced interpreter startup
+    pid = tgt.pid
+
+    def check(t):
+        assert t["raw"] == first["raw"], "RAW table changed: %s / %s" % (
+            fmt_tables(first), fmt_tables(t))
+        for d in ("mem", "obj"):
+            for i in (0, 3, 4):
+                assert t[d][i] == first[d][i], "%s.%s changed" % (d, SLOTS[i])
+
+    t = first
+    deadline = time.monotonic() + REDIRECT_WAIT
+    while not redirected(t):
+        assert time.monotonic() < deadline, (
+            "redirect not seen within %d s under record: %s" % (REDIRECT_WAIT, fmt_tables(t)))
+        time.sleep(0.2)
+        t = tgt.tables()
+        check(t)
+    check(tgt.tables("keep"))
+    msg = tgt.query("drop")
+    assert msg["kept"] == 0
+    check(msg["tables"])
+    tgt.finish()
+    try:
+        rc = tgt.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("leakbpf record did not end within 120 s after the program exited")
+    assert rc == 0, "leakbpf record exit status %s\nstderr:\n%s" % (
+        rc, read_file(tmp_path / "record.stderr"))
+    assert not pid_alive(pid)
+    doc = json.loads(report.read_text())
+    validate_report(doc, check_deltas_equal=True)
+    find_process(doc, pid)

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+"""Leak (c): a list that keeps growing (strings appended).
+
+The leak is on the line marked with the LEAK comment, inside leak_dicts(),
+called from main() (line marked CALL-LEAK), called from <module> (CALL-MAIN).
+
+LEAK_TRACEMALLOC=1 starts tracemalloc first thing and, at the end of main(),
+writes this file's snapshot.statistics('lineno') entries as JSON to the path
+in LEAK_TRACEMALLOC_OUT.
+"""
+import os
+import sys
+
+if os.environ.get("LEAK_TRACEMALLOC") == "1":
+    import tracemalloc
+    tracemalloc.start()
+
+N = int(os.environ.get("LEAK_N", "2000"))
+GROWING = []
+
+
+def leak_list(n):
+    for i in range(n):
+        GROWING.append("item-" + str(i))  # LEAK
+
+
+def dump_tracemalloc():
+    if os.environ.get("LEAK_TRACEMALLOC") != "1":
+        return
+    import tracemalloc
+    snap = tracemalloc.take_snapshot()
+    stats = [
+        {"filename": s.traceback[0].filename, "lineno": s.traceback[0].lineno,
+         "size": s.size, "count": s.count}
+        for s in snap.statistics("lineno")
+        if s.traceback[0].filename == __file__
+    ]
+    import json
+    with open(os.environ["LEAK_TRACEMALLOC_OUT"], "w") as f:
+        json.dump(stats, f)
+
+
+def main():
+    leak_list(N)  # CALL-LEAK
+    dump_tracemalloc()
+    sys.stdout.write("leak_list pid=%d leaked=%d\n" % (os.getpid(), len(GROWING)))
+
+
+if __name__ == "__main__":
+    main()  # CALL-MAIN
