@@ -12,7 +12,9 @@ VMLINUX_H ?= $(OUTPUT)/vmlinux.h
 ARCH ?= x86
 
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Iinclude -I$(OUTPUT) -MMD -MP
+# The project's own flags stay apart so that `make CFLAGS=...` (sanitizers,
+# other optimisation) cannot drop the include paths.
+LB_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude -I$(OUTPUT) -MMD -MP
 LDLIBS := -lbpf -lelf -lz -lcapstone
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Iinclude -Ibpf \
 	-Wall -MMD -MP
@@ -44,14 +46,14 @@ all: $(OUTPUT)/leakbpf
 
 $(OUTPUT)/leakbpf: $(OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LB_CFLAGS) $^ $(LDLIBS) -o $@
 
 # Every C object waits for the skeletons: the first build has no .d files
 # yet to say which object includes which skeleton.
 $(OUTPUT)/obj/%.o: src/%.c | $(SKELS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(LB_CFLAGS) -c $< -o $@
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
@@ -72,7 +74,7 @@ $(VMLINUX_H):
 $(OUTPUT)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(LB_CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -o $@
 
 deps:
 	$(Q)deploy/install-deps.sh

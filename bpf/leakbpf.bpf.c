@@ -38,19 +38,12 @@ static __always_inline bool frozen(const struct lb_proc *proc)
 	return proc && (proc->flags & LB_PROC_FROZEN);
 }
 
-static __always_inline __u64 hash_stack(const struct lb_stack *st)
+/* Finishes the running hash of the frames with what else tells stacks apart. */
+static __always_inline __u64 finish_stack_hash(const struct lb_stack *st, __u64 h)
 {
-	__u64 h = 0xcbf29ce484222325ULL ^ st->pid;
-	int i;
-
-	h = (h ^ (__u64)(__u32)st->native_stack_id) * 0x100000001b3ULL;
-	h = (h ^ ((__u64)st->flags << 16 | st->depth)) * 0x100000001b3ULL;
-	for (i = 0; i < LB_MAX_PY_DEPTH; i++) {
-		if (i >= st->depth)
-			break;
-		h = (h ^ st->frames[i].code) * 0x100000001b3ULL;
-		h = (h ^ (__u32)st->frames[i].instr_offset) * 0x100000001b3ULL;
-	}
+	h = (h ^ st->pid) * FNV_PRIME;
+	h = (h ^ (__u64)(__u32)st->native_stack_id) * FNV_PRIME;
+	h = (h ^ ((__u64)st->flags << 16 | st->depth)) * FNV_PRIME;
 	h ^= h >> 29;
 	return h < 2 ? h + 2 : h;	/* 0 and 1 are reserved keys */
 }
@@ -71,6 +64,7 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 tid,
 	st->depth = 0;
 	st->flags = 0;
 	st->native_stack_id = -1;
+	s->hash = FNV_BASIS;
 	if (proc && (proc->flags & LB_PROC_PYTHON))
 		walk_python_stack(proc, tid, s);
 	if (native_always || st->depth == 0) {
@@ -81,7 +75,7 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 tid,
 		else
 			count(LB_CNT_NATIVE_STACK_FAILED);
 	}
-	key = hash_stack(st);
+	key = finish_stack_hash(st, s->hash);
 	if (bpf_map_lookup_elem(&stacks, &key))
 		return key;
 	if (bpf_map_update_elem(&stacks, &key, st, BPF_NOEXIST)) {

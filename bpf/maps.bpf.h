@@ -29,7 +29,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536);
+	/* ~1.1 KiB an entry: pay only for the stacks seen */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, __u64);			/* stack key */
 	__type(value, struct lb_stack);
@@ -64,10 +65,22 @@ struct {
 	__type(value, __u64);
 } counters SEC(".maps");
 
-/* Per-CPU scratch: a stack is too big for the 512-byte BPF stack. */
+/* Per-CPU scratch: a stack is too big for the 512-byte BPF stack. The walk
+ * cursors live here too, not on the BPF stack: bpf_loop callbacks are
+ * verified until their state repeats, and a counter the verifier can see
+ * change (a stack slot) would never repeat. Loaded from a map value, each is
+ * an unknown number and the callback is verified in a couple of passes. */
 struct scratch {
 	struct lb_stack stack;
 	__u8 frame[LB_FRAME_READ_SIZE];
+	__u64 frame_addr;		/* next frame to read */
+	__u64 hash;			/* running hash of the frames taken */
+	__u64 want_thread;		/* thread id the thread state must carry */
+	__u64 interp;			/* interpreter being searched */
+	__u64 tstate;			/* thread state being checked */
+	__u64 found;			/* the matching thread state */
+	__u32 steps;			/* thread states looked at */
+	__u32 pad;
 };
 
 struct {
@@ -79,7 +92,9 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	/* 16-byte events: room for ~170k new stacks between two polls, which
+	 * an interpreter importing its modules does produce */
+	__uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
 
 static __always_inline void count(enum lb_counter c)

@@ -61,7 +61,7 @@ enum {
 #define TRACE_OPTIONS_HELP                                                                \
 	"  --max-depth N       Python frames kept per stack (1-64, default 64)\n"             \
 	"  --max-allocs N      live allocations tracked (default 1048576)\n"                  \
-	"  --max-stacks N      distinct stacks tracked (default 16384)\n"                     \
+	"  --max-stacks N      distinct stacks tracked (default 65536)\n"                     \
 	"  --native-stacks     also capture native stacks under Python frames\n"              \
 	"  --no-redirect       never touch the interpreter's allocator table (pymalloc\n"     \
 	"                      objects then stay invisible)\n"                                 \

@@ -21,9 +21,11 @@
  * (previous, code, instruction, owner) lies in the first 128 bytes on all
  * supported versions, so a frame costs one bpf_probe_read_user. */
 #define LB_FRAME_READ_SIZE 128
+/* Entries of the native stack-trace map (preallocated, 1 KiB each). */
+#define LB_MAX_NATIVE_STACKS 8192
 /* Interpreters and threads the walker visits looking for a thread's state. */
 #define LB_MAX_INTERPRETERS 4
-#define LB_MAX_THREADS 64
+#define LB_MAX_THREADS 256
 
 /* Reserved stack keys. Real keys are hashes and never take these values. */
 #define LB_STACK_KEY_OVERFLOW 1ULL	/* stack or totals map was full */

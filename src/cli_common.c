@@ -66,7 +66,7 @@ void trace_options_defaults(struct session_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->tracer.max_allocs = 1u << 20;
-	o->tracer.max_stacks = 16384;
+	o->tracer.max_stacks = 65536;
 	o->max_depth = LB_MAX_PY_DEPTH;
 }
 

@@ -352,10 +352,11 @@ int cmd_record(int argc, char **argv)
 	}
 	if (rc < 0)
 		pr_err("tracing failed: %s", strerror(-rc));
-	session_close(&rec.session);
+	/* the report's rows point into the session's symboliser: print first */
 	if (write_report(&rec))
 		rc = 1;
 	report_free(&rec.report);
+	session_close(&rec.session);
 	if (rc)
 		return 1;
 	return exit_code_of(rec.exit_status);

@@ -109,6 +109,7 @@ static int describe(struct py_target *t, const struct elf_image *img)
 		snprintf(t->why, sizeof(t->why), "%.200s exports no _PyRuntime", t->path);
 		return -ENOTSUP;
 	}
+	t->code_type_addr = symbol_address(img, "PyCode_Type", t->load_bias);
 	if (!elf_image_find_symbol(img, "Py_FinalizeEx", &sym) &&
 	    !elf_image_vaddr_to_offset(img, sym.vaddr, &fin))
 		t->finalize_offset = fin;

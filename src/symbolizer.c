@@ -19,6 +19,7 @@
 #include "u64map.h"
 
 #define CODE_READ_SIZE 256	/* covers every code-object field we read */
+#define OB_TYPE_OFFSET 8	/* PyObject.ob_type, every GIL build */
 #define MAX_NAME_LEN 4096
 #define MAX_LINETABLE (1 << 20)
 
@@ -34,6 +35,7 @@ struct sym_process {
 	pid_t pid;
 	bool python, gone;
 	unsigned minor;
+	uint64_t code_type;		/* PyCode_Type in the target, 0 unknown */
 	struct lb_py_offsets off;
 	struct u64map codes;		/* code address -> struct code_info */
 	struct proc_maps maps;		/* snapshot, refreshed on a miss */
@@ -100,6 +102,7 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_targ
 	if (py) {
 		p->python = true;
 		p->minor = py->minor;
+		p->code_type = py->code_type_addr;
 		p->off = py->off;
 	}
 	return u64map_put(&s->procs, (uint64_t)pid + 1, p);
@@ -219,6 +222,10 @@ static const struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	if (p->gone)
 		return c;
 	if (proc_read_mem(p->pid, addr, buf, sizeof(buf)))
+		return c;
+	/* a code object freed before we got to it (a module body, exec'd
+	 * source) may hold anything now: only a live code object is read */
+	if (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type)
 		return c;
 	fname = field_ptr(buf, o->code_filename);
 	name = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname : o->code_name);

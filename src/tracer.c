@@ -115,7 +115,11 @@ int tracer_open(const struct tracer_opts *opts, struct tracer **out)
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	/* +1: the overflow row always has a place */
 	bpf_map__set_max_entries(t->skel->maps.totals, opts->max_stacks + 1);
-	bpf_map__set_max_entries(t->skel->maps.native_stacks, opts->max_stacks);
+	/* stack-trace maps are always preallocated (1 KiB an entry), and
+	 * native stacks are taken only where Python frames are missing */
+	bpf_map__set_max_entries(t->skel->maps.native_stacks,
+				 opts->max_stacks < LB_MAX_NATIVE_STACKS ? opts->max_stacks :
+				 LB_MAX_NATIVE_STACKS);
 	err = leakbpf_bpf__load(t->skel);
 	if (err) {
 		pr_err("cannot load the BPF programs: %s (run as root; the kernel needs BTF, uprobes and BPF ring buffers, Linux 5.8+)",
