@@ -84,9 +84,13 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 tid,
 		count(LB_CNT_STACKS_MAP_FULL);
 		return LB_STACK_KEY_OVERFLOW;
 	}
-	struct lb_event ev = { .stack_key = key, .pid = tgid, .type = LB_EVENT_NEW_STACK };
+	struct lb_event ev = {
+		.stack_key = key, .time_ns = bpf_ktime_get_ns(), .pid = tgid,
+		.type = LB_EVENT_NEW_STACK,
+	};
 
-	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+	/* wake the symboliser now: a code object may not outlive a delay */
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))
 		count(LB_CNT_EVENTS_DROPPED);
 	return key;
 }

@@ -175,6 +175,7 @@ enum lb_fn {
  * its code objects are certainly alive. */
 struct lb_event {
 	__u64 stack_key;
+	__u64 time_ns;			/* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
 	__u32 pid;
 	__u32 type;			/* enum lb_event_type */
 };

@@ -38,6 +38,7 @@ struct session {
 	struct alloc_redirect redirect;
 	struct report_history history;
 	struct timespec started;
+	uint64_t max_symbolize_lag_ns;	/* new stack seen -> symbolised */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);
@@ -45,7 +46,8 @@ int session_open(struct session *s, const struct session_opts *opts);
  * unsupported version, redirect refused) are reported on stderr and tracing
  * goes on; failures to trace at all return -errno. */
 int session_attach(struct session *s, pid_t pid);
-/* Waits up to timeout_ms for new stacks and symbolises them. */
+/* Waits up to timeout_ms for new stacks and symbolises them; returns how
+ * many, or -errno. */
 int session_pump(struct session *s, int timeout_ms);
 /* True once Py_FinalizeEx started (stop_at_finalize). */
 bool session_frozen(struct session *s);

@@ -36,6 +36,9 @@ int symbolizer_new(struct tracer *tr, struct symbolizer **out);
 void symbolizer_free(struct symbolizer *s);
 /* Registers a traced process; py is NULL for native-only processes. */
 int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_target *py);
+/* New stacks are about to be announced: code objects cached before now are
+ * checked against the live process again on their next use. */
+void symbolizer_begin_batch(struct symbolizer *s);
 /* The process is gone (or frozen for good): stop reading its memory. */
 void symbolizer_process_gone(struct symbolizer *s, pid_t pid);
 /* The resolved form of a stack key, symbolising it now if needed. NULL

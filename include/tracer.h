@@ -39,7 +39,8 @@ int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc);
 int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc);
 
 typedef int (*tracer_event_fn)(void *ctx, const struct lb_event *ev);
-/* Waits up to timeout_ms for new-stack events and hands each to fn. */
+/* Waits up to timeout_ms for new-stack events and hands each to fn.
+ * Returns how many were handled, or -errno. */
 int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);
 
 /* Sums the per-CPU counters. */

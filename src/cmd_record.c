@@ -283,7 +283,7 @@ static int supervise(struct recorder *rec)
 			rec->stage = STAGE_DONE;
 		}
 		if (rec->stage == STAGE_TRACING) {
-			session_pump(&rec->session, 20);
+			session_pump(&rec->session, 5);
 			err = launch_wait(&rec->child, false, &kind, &status);
 		} else {
 			err = launch_wait(&rec->child, true, &kind, &status);

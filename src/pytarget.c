@@ -99,8 +99,8 @@ static int describe(struct py_target *t, const struct elf_image *img)
 	}
 	off = py_offsets_builtin(t->major, t->minor);
 	if (!off) {
-		snprintf(t->why, sizeof(t->why), "Python %u.%u is not supported (supported: 3.8 to 3.13)",
-			 t->major, t->minor);
+		snprintf(t->why, sizeof(t->why), "unsupported Python %u.%u in %.200s (leakbpf walks 3.8 to 3.13)",
+			 t->major, t->minor, t->path);
 		return -ENOTSUP;
 	}
 	t->off = *off;

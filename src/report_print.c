@@ -93,7 +93,6 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 
 		format_size(size, sizeof(size), row->bytes, false);
 		format_size(avg, sizeof(avg), row->count ? row->bytes / row->count : 0, false);
-		fprintf(out, "#%zu ", i + 1);
 		print_location(out, row->stack);
 		if (fmt->deltas) {
 			format_size(dsize, sizeof(dsize), row->bytes_delta, true);

@@ -91,13 +91,23 @@ static int on_event(void *ctx, const struct lb_event *ev)
 {
 	struct session *s = ctx;
 
-	if (ev->type == LB_EVENT_NEW_STACK)
-		symbolizer_stack(s->sym, ev->stack_key);
+	struct timespec now;
+	uint64_t lag;
+
+	if (ev->type != LB_EVENT_NEW_STACK)
+		return 0;
+	/* the lag matters: a code object freed meanwhile cannot be named */
+	symbolizer_stack(s->sym, ev->stack_key);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	lag = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec - ev->time_ns;
+	if (lag > s->max_symbolize_lag_ns)
+		s->max_symbolize_lag_ns = lag;
 	return 0;
 }
 
 int session_pump(struct session *s, int timeout_ms)
 {
+	symbolizer_begin_batch(s->sym);
 	return tracer_poll_events(s->tracer, timeout_ms, on_event, s);
 }
 
@@ -142,7 +152,11 @@ int session_snapshot(struct session *s, struct report *r)
 
 	memset(r, 0, sizeof(*r));
 	/* symbolise what is announced before reading the totals */
-	session_pump(s, 0);
+	err = session_pump(s, 0);
+	if (err > 0)
+		pr_debug("process %d: %d stacks were still waiting to be symbolised", s->pid, err);
+	pr_debug("process %d: new stacks were symbolised at most %.1f ms after they were seen",
+		 s->pid, (double)s->max_symbolize_lag_ns / 1e6);
 	err = tracer_for_each_totals(s->tracer, collect_row, &c);
 	if (!err)
 		err = tracer_read_counters(s->tracer, r->counters);

@@ -24,11 +24,16 @@
 #define MAX_LINETABLE (1 << 20)
 
 struct code_info {
+	uint64_t checked;		/* batch in which it was last checked */
 	uint64_t filename_ptr, name_ptr, linetable_ptr;
 	int firstlineno;
 	const char *file, *function;
 	uint8_t *linetable;
 	size_t linetable_len;
+	/* instruction offset + 1 -> line + 1: outer frames (imports, the
+	 * request loop) recur in thousands of stacks, and decoding a line
+	 * table walks it from the start */
+	struct u64map lines;
 };
 
 struct sym_process {
@@ -40,6 +45,8 @@ struct sym_process {
 	struct u64map codes;		/* code address -> struct code_info */
 	struct proc_maps maps;		/* snapshot, refreshed on a miss */
 	bool have_maps;
+	uint64_t maps_batch;		/* batch of the last refresh */
+	const uint64_t *batch;		/* the symboliser's current batch */
 };
 
 struct symbolizer {
@@ -47,12 +54,14 @@ struct symbolizer {
 	struct u64map procs;		/* pid -> sym_process */
 	struct u64map stacks;		/* stack key -> resolved_stack */
 	struct u64map elves;		/* interned host path -> elf_image */
+	uint64_t batch;			/* counts symbolizer_begin_batch calls */
 };
 
 static void free_code(void *v)
 {
 	struct code_info *c = v;
 
+	u64map_clear(&c->lines, NULL);
 	free(c->linetable);
 	free(c);
 }
@@ -99,6 +108,7 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_targ
 	if (!p)
 		return -ENOMEM;
 	p->pid = pid;
+	p->batch = &s->batch;
 	if (py) {
 		p->python = true;
 		p->minor = py->minor;
@@ -106,6 +116,11 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_targ
 		p->off = py->off;
 	}
 	return u64map_put(&s->procs, (uint64_t)pid + 1, p);
+}
+
+void symbolizer_begin_batch(struct symbolizer *s)
+{
+	s->batch++;
 }
 
 void symbolizer_process_gone(struct symbolizer *s, pid_t pid)
@@ -209,9 +224,11 @@ static uint64_t field_ptr(const uint8_t *buf, int16_t off)
 }
 
 /* A code object's names and line table, cached by address. The cache entry
- * is checked against the live object each time a new stack uses it, so a
- * code object freed and replaced at the same address is noticed. */
-static const struct code_info *code_info(struct sym_process *p, uint64_t addr)
+ * is checked against the live object once per batch of new stacks, so a code
+ * object freed and replaced at the same address is noticed. Not more often:
+ * at one read per frame per stack the symboliser falls behind an importing
+ * interpreter, and stacks resolved late find their code objects freed. */
+static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 {
 	const struct lb_py_offsets *o = &p->off;
 	struct code_info *c = u64map_get(&p->codes, addr);
@@ -219,21 +236,27 @@ static const struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	uint64_t fname, name, lt;
 	int32_t first = 0;
 
-	if (p->gone)
+	if (p->gone || (c && c->checked == *p->batch))
 		return c;
-	if (proc_read_mem(p->pid, addr, buf, sizeof(buf)))
+	if (proc_read_mem(p->pid, addr, buf, sizeof(buf))) {
+		pr_debug("process %d: code object at 0x%" PRIx64 " unreadable", p->pid, addr);
 		return c;
+	}
 	/* a code object freed before we got to it (a module body, exec'd
 	 * source) may hold anything now: only a live code object is read */
-	if (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type)
+	if (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) {
+		pr_debug("process %d: 0x%" PRIx64 " is no longer a code object (type 0x%" PRIx64 ", want 0x%" PRIx64 ")", p->pid, addr, field_ptr(buf, OB_TYPE_OFFSET), p->code_type);
 		return c;
+	}
 	fname = field_ptr(buf, o->code_filename);
 	name = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname : o->code_name);
 	lt = field_ptr(buf, o->code_linetable);
 	memcpy(&first, buf + o->code_firstlineno, sizeof(first));
 	if (c && c->filename_ptr == fname && c->name_ptr == name && c->linetable_ptr == lt &&
-	    c->firstlineno == first)
+	    c->firstlineno == first) {
+		c->checked = *p->batch;
 		return c;
+	}
 	if (!c) {
 		c = calloc(1, sizeof(*c));
 		if (!c || u64map_put(&p->codes, addr, c)) {
@@ -242,6 +265,8 @@ static const struct code_info *code_info(struct sym_process *p, uint64_t addr)
 		}
 	}
 	free(c->linetable);
+	u64map_clear(&c->lines, NULL);
+	c->checked = *p->batch;
 	c->filename_ptr = fname;
 	c->name_ptr = name;
 	c->linetable_ptr = lt;
@@ -256,7 +281,7 @@ static const struct code_info *code_info(struct sym_process *p, uint64_t addr)
 static void python_frame(struct sym_process *p, const struct lb_frame *f,
 			 struct resolved_frame *out)
 {
-	const struct code_info *c = code_info(p, f->code);
+	struct code_info *c = code_info(p, f->code);
 	char buf[40];
 	int line = 0;
 
@@ -267,11 +292,21 @@ static void python_frame(struct sym_process *p, const struct lb_frame *f,
 		out->line = 0;
 		return;
 	}
-	if (f->instr_offset < 0)
+	if (f->instr_offset < 0) {
 		line = c->firstlineno;
-	else if (py_linetable_line(p->minor, c->linetable, c->linetable_len, c->firstlineno,
-				   f->instr_offset, &line))
-		line = 0;
+	} else {
+		uintptr_t known = (uintptr_t)u64map_get(&c->lines, (uint64_t)f->instr_offset + 1);
+
+		if (known) {
+			line = (int)(known - 1);
+		} else {
+			if (py_linetable_line(p->minor, c->linetable, c->linetable_len,
+					      c->firstlineno, f->instr_offset, &line) || line < 0)
+				line = 0;
+			u64map_put(&c->lines, (uint64_t)f->instr_offset + 1,
+				   (void *)(uintptr_t)(line + 1));
+		}
+	}
 	out->file = c->file;
 	out->function = c->function ? c->function : strtab_intern("<unknown>");
 	out->line = line;
@@ -308,8 +343,11 @@ static const struct proc_mapping *mapping_of(struct sym_process *p, uint64_t ip)
 
 	if (p->have_maps)
 		m = proc_maps_find_addr(&p->maps, ip);
-	if (!m && !p->gone) {
-		/* libraries loaded since the last snapshot */
+	if (!m && !p->gone && p->maps_batch != *p->batch) {
+		/* libraries loaded since the last snapshot; at most once a batch,
+		 * for an address no mapping holds (a JIT, a bad unwind) misses
+		 * every time, and reading maps costs milliseconds */
+		p->maps_batch = *p->batch;
 		proc_maps_free(&p->maps);
 		p->have_maps = !proc_maps_read(p->pid, &p->maps);
 		if (p->have_maps)

@@ -122,8 +122,12 @@ int tracer_open(const struct tracer_opts *opts, struct tracer **out)
 				 LB_MAX_NATIVE_STACKS);
 	err = leakbpf_bpf__load(t->skel);
 	if (err) {
-		pr_err("cannot load the BPF programs: %s (run as root; the kernel needs BTF, uprobes and BPF ring buffers, Linux 5.8+)",
-		       strerror(-err));
+		if (err == -EPERM)
+			pr_err("the kernel refused to load BPF programs (%s): run as root, or with CAP_BPF and CAP_PERFMON",
+			       strerror(-err));
+		else
+			pr_err("the kernel rejected leakbpf's BPF programs (%s): they need Linux 5.17+ with BTF, uprobes, ring buffers and bpf_loop; -vv shows the verifier's log",
+			       strerror(-err));
 		goto fail;
 	}
 	err = bpf_map_update_elem(bpf_map__fd(t->skel->maps.totals), &overflow,
@@ -307,7 +311,9 @@ int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, voi
 	t->event_fn = fn;
 	t->event_ctx = ctx;
 	n = ring_buffer__poll(t->rb, timeout_ms);
-	return n < 0 && n != -EINTR ? n : 0;
+	if (n == -EINTR)
+		return 0;
+	return n;
 }
 
 int tracer_read_counters(struct tracer *t, uint64_t out[LB_CNT__COUNT])

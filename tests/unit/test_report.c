@@ -63,7 +63,7 @@ int main(void)
 	r.proc.redirect = "on";
 
 	out = print_to_string(&r, false, 0, false);
-	CHECK(strstr(out, "#1 app.py:20: size=4000 B, count=1, average=4000 B\n") != NULL,
+	CHECK(strstr(out, "app.py:20: size=4000 B, count=1, average=4000 B\n") != NULL,
 	      "tracemalloc-style line:\n%s", out);
 	CHECK(strstr(out, "  File \"app.py\", line 12, in add\n  File \"app.py\", line 30, in <module>\n"),
 	      "traceback innermost first:\n%s", out);
