@@ -39,12 +39,13 @@ struct session {
 	struct report_history history;
 	struct timespec started;
 	uint64_t max_symbolize_lag_ns;	/* new stack seen -> symbolised */
+	char why[400];			/* session_attach failed: one sentence */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);
 /* Attaches to pid. Problems that only narrow what can be seen (not Python,
  * unsupported version, redirect refused) are reported on stderr and tracing
- * goes on; failures to trace at all return -errno. */
+ * goes on; failures to trace at all return -errno with s->why saying why. */
 int session_attach(struct session *s, pid_t pid);
 /* Waits up to timeout_ms for new stacks and symbolises them; returns how
  * many, or -errno. */

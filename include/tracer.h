@@ -22,8 +22,9 @@ struct tracer_opts {
 int tracer_open(const struct tracer_opts *opts, struct tracer **out);
 void tracer_free(struct tracer *t);
 
-/* Allocator probes on the libc that pid has mapped. */
-int tracer_attach_libc(struct tracer *t, pid_t pid);
+/* Allocator probes on the libc that pid has mapped. On failure why holds one
+ * sentence for the user. */
+int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len);
 /* Py_FinalizeEx probe (file offset in the interpreter ELF at host_path). */
 int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   uint64_t offset);

@@ -186,7 +186,7 @@ static int on_entry(struct recorder *rec)
 	tracer_detach_stop(rec->session.tracer);
 	err = session_attach(&rec->session, rec->child.pid);
 	if (err) {
-		pr_err("cannot trace %s: %s", rec->args.cmd[0], strerror(-err));
+		pr_err("cannot trace %s: %s; it runs on untraced", rec->args.cmd[0], rec->session.why);
 		return err;
 	}
 	rec->stage = STAGE_TRACING;

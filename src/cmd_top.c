@@ -174,7 +174,7 @@ int cmd_top(int argc, char **argv)
 	if (preflight_check("top"))
 		return 1;
 	if (kill(a.pid, 0) && errno == ESRCH) {
-		fprintf(stderr, "leakbpf top: no process with PID %d: check the PID (ps -e)\n", a.pid);
+		fprintf(stderr, "leakbpf top: no process with PID %d visible here: check the PID (ps -e); in a container, leakbpf needs the host's PID namespace (hostPID)\n", a.pid);
 		return 1;
 	}
 	sigaction(SIGINT, &sa, NULL);
@@ -186,7 +186,7 @@ int cmd_top(int argc, char **argv)
 		return 1;
 	err = session_attach(&s, a.pid);
 	if (err) {
-		fprintf(stderr, "leakbpf top: cannot trace process %d: %s\n", a.pid, strerror(-err));
+		fprintf(stderr, "leakbpf top: %s\n", s.why);
 		session_close(&s);
 		return 1;
 	}

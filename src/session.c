@@ -59,6 +59,7 @@ int session_attach(struct session *s, pid_t pid)
 	int err;
 
 	s->pid = pid;
+	s->why[0] = '\0';
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	if (proc_comm(pid, s->comm, sizeof(s->comm)))
 		snprintf(s->comm, sizeof(s->comm), "?");
@@ -68,9 +69,12 @@ int session_attach(struct session *s, pid_t pid)
 	if (!err)
 		err = set_python_config(s);
 	if (!err)
-		err = tracer_attach_libc(s->tracer, pid);
-	if (err)
+		err = tracer_attach_libc(s->tracer, pid, s->why, sizeof(s->why));
+	if (err) {
+		if (!s->why[0])
+			snprintf(s->why, sizeof(s->why), "cannot trace process %d: %s", pid, strerror(-err));
 		return err;
+	}
 	s->attached = true;
 	if (!s->py_status && s->opts.stop_at_finalize && s->py.finalize_offset) {
 		err = tracer_attach_finalize(s->tracer, pid, s->py.host_path, s->py.finalize_offset);

@@ -182,7 +182,7 @@ static bool is_libc(const char *base)
 	       !strncmp(base, "libc.musl", 9) || !strncmp(base, "ld-musl", 7);
 }
 
-int tracer_attach_libc(struct tracer *t, pid_t pid)
+int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 {
 	char host_path[PATH_MAX];
 	struct proc_maps maps;
@@ -194,17 +194,22 @@ int tracer_attach_libc(struct tracer *t, pid_t pid)
 	err = proc_maps_read(pid, &maps);
 	if (err)
 		return err;
+	if (!maps.n) {
+		proc_maps_free(&maps);
+		snprintf(why, why_len, "process %d is a kernel thread: it has no user-space allocations to trace", pid);
+		return -EINVAL;
+	}
 	m = proc_maps_find(&maps, is_libc);
 	if (!m) {
 		proc_maps_free(&maps);
-		pr_err("process %d has no libc mapped (statically linked?): its allocations cannot be traced", pid);
+		snprintf(why, why_len, "process %d has no libc mapped (statically linked?): its allocations cannot be traced", pid);
 		return -ENOENT;
 	}
 	err = proc_root_path(pid, m->path, host_path, sizeof(host_path));
 	if (!err)
 		err = elf_image_open(host_path, &img);
 	if (err) {
-		pr_err("cannot read %s of process %d: %s", m->path, pid, strerror(-err));
+		snprintf(why, why_len, "cannot read %s of process %d: %s", m->path, pid, strerror(-err));
 		goto out;
 	}
 	for (i = 0; i < sizeof(libc_probes) / sizeof(libc_probes[0]); i++) {
@@ -219,14 +224,14 @@ int tracer_attach_libc(struct tracer *t, pid_t pid)
 		if (err) {
 			if (!p->required)
 				continue;
-			pr_err("%s has no %s: cannot trace process %d", m->path, p->symbol, pid);
+			snprintf(why, why_len, "%s has no %s: cannot trace process %d", m->path, p->symbol, pid);
 			goto out;
 		}
 		link = attach_at(t, p->program, pid, host_path, off, p->is_return);
 		if (!link) {
 			err = -errno;
-			pr_err("cannot attach to %s in %s (process %d): %s", p->symbol,
-			       m->path, pid, strerror(-err));
+			snprintf(why, why_len, "cannot attach to %s in %s (process %d): %s", p->symbol,
+				 m->path, pid, strerror(-err));
 			goto out;
 		}
 		err = keep_link(t, pid, link);

@@ -171,3 +171,54 @@ def test_record_unsupported_python(record, python37):
     assert res.report is not None, "no report\n" + res.describe()
     procs = validate_report(res.report, check_deltas_equal=True)
     assert procs and any(p["rows"] for p in procs), "native-only tracing reported nothing"
+
+
+# ---- a kernel without what leakbpf needs, a PID it cannot see ---------------
+# A private mount namespace hides a kernel feature's sysfs entry from leakbpf
+# alone, which is what a kernel without the feature looks like to it.
+
+def hidden_mount_prefix(path):
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t tmpfs none "$0" && exec "$@"', path]
+
+
+@pytest.mark.parametrize("hidden,needle", [
+    ("/sys/kernel/btf", "btf"),
+    ("/sys/bus/event_source/devices", "uprobe"),
+], ids=["no-btf", "no-uprobes"])
+def test_kernel_feature_missing(bpf_ready, spawn, hidden, needle):
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) not installed")
+    target = spawn(["sleep", "60"])
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "0.5"],
+                     timeout=30, prefix=hidden_mount_prefix(hidden))
+    assert cp.returncode == 1, "exit %s with %s hidden\nstderr: %s" % (cp.returncode, hidden,
+                                                                      cp.stderr)
+    line = one_line(cp, "top with %s hidden" % hidden)
+    assert needle in line.lower(), "stderr line does not name %s: %r" % (needle, line)
+    assert pid_alive(target.pid), "target died"
+
+
+def test_top_pid_not_visible(bpf_ready, spawn):
+    """From a new PID namespace (a container without hostPID) the host's PIDs
+    do not exist: one line saying so and what to do."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) not installed")
+    target = spawn(["sleep", "60"])
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "0.5"],
+                     timeout=30, prefix=["unshare", "--pid", "--fork", "--mount-proc"])
+    assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+    line = one_line(cp, "top from another PID namespace")
+    assert str(target.pid) in line and "hostpid" in line.lower(), line
+    assert pid_alive(target.pid), "target died"
+
+
+def test_top_kernel_thread(bpf_ready):
+    """PID 2 is kthreadd on Linux: a kernel thread has nothing to trace."""
+    with open("/proc/2/status") as f:
+        if "kthreadd" not in f.readline():
+            pytest.skip("PID 2 is not kthreadd here")
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", "2", "-n", "1", "--interval", "0.5"], timeout=30)
+    assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+    line = one_line(cp, "top --pid 2")
+    assert "kernel thread" in line, line
