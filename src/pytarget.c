@@ -13,6 +13,7 @@
 #include "log.h"
 #include "proc.h"
 #include "py_offsets.h"
+#include "py_version.h"
 
 static bool is_libpython(const char *base)
 {
@@ -64,17 +65,11 @@ static uint64_t symbol_address(const struct elf_image *img, const char *name, ui
 
 static void read_version(const struct elf_image *img, struct py_target *t)
 {
-	struct elf_symbol sym;
-	uint64_t hex = 0;
-
-	/* Py_Version (3.11+) is the authoritative PY_VERSION_HEX */
-	if (!elf_image_find_symbol(img, "Py_Version", &sym) &&
-	    !elf_image_read(img, sym.vaddr, &hex, sizeof(hex)) && (hex >> 24) == 3) {
-		t->major = (unsigned)(hex >> 24) & 0xff;
-		t->minor = (unsigned)(hex >> 16) & 0xff;
-		t->micro = (unsigned)(hex >> 8) & 0xff;
+	if (!py_version_from_image(img, &t->major, &t->minor, &t->micro, &t->version_method))
 		return;
-	}
+	/* last resort: the file name says at least major.minor */
+	t->micro = 0;
+	t->version_method = "file name";
 	if (!version_from_name(t->path, &t->major, &t->minor))
 		t->major = t->minor = 0;
 }

@@ -39,6 +39,17 @@ INTERPRETERS = [
     ("debian-3.11.2", "/usr/bin/python3.11"),
 ]
 
+# Every interpreter leakbpf supports that this machine has (issue 3).
+ALL_INTERPRETERS = [
+    ("pyenv-3.8.18", "/root/.pyenv/versions/3.8.18/bin/python3.8"),
+    ("pyenv-3.9.18", "/root/.pyenv/versions/3.9.18/bin/python3.9"),
+    ("pyenv-3.10.13", "/root/.pyenv/versions/3.10.13/bin/python3.10"),
+    ("pyenv-3.11.7", "/root/.pyenv/versions/3.11.7/bin/python3.11"),
+    ("pyenv-3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12"),
+    ("pyenv-3.13.0", "/root/.pyenv/versions/3.13.0/bin/python3.13"),
+    ("debian-3.11.2", "/usr/bin/python3.11"),
+]
+
 # Generous wall-clock limits: startup of a traced interpreter is a few seconds
 # on these machines (~30k allocations x ~22 us per uprobe hit, several hits
 # each), the tests' own programs add about as much again.

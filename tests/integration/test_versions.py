@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: MIT
+"""Every supported CPython gives the same, exact answer (issue 3).
+
+tests/programs/leak_two_ways.py leaks in a thread (LEAK-THREAD, 2000-byte
+blocks) and in a generator (LEAK-GEN, 600-byte blocks). On each of the seven
+interpreters, `leakbpf record` must:
+  - rank the thread's leak line first and the generator's second among the
+    program's own lines, with the same counts everywhere;
+  - report, for each leak row, exactly the stack the program saw itself with
+    sys._getframe() at that allocation (file, line, and function: co_qualname
+    from 3.11, co_name before), innermost first, thread frames included,
+    main-thread frames absent from the thread's row;
+  - name the interpreter's version in the report.
+`top` on each interpreter finds a running program's leak line.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import (ALL_INTERPRETERS, LineReader, bytes_by_line, find_process, fmt_rows,
+                      marker_line, parse_json_lines, pid_alive, program, py_env,
+                      python_frames, run_leakbpf, same_file, validate_report)
+
+SRC = program("leak_two_ways.py")
+THREAD_LINE = marker_line(SRC, "# LEAK-THREAD")
+GEN_LINE = marker_line(SRC, "# LEAK-GEN")
+N = 300
+
+
+@pytest.fixture(params=ALL_INTERPRETERS, ids=[i for i, _ in ALL_INTERPRETERS])
+def any_python(request):
+    ident, path = request.param
+    if not os.access(path, os.X_OK):
+        pytest.skip("interpreter %s not installed (%s)" % (ident, path))
+    return path
+
+
+def interpreter_version(python):
+    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def leak_row(proc, line):
+    rows = [r for r in proc["rows"] if python_frames(r)
+            and same_file(python_frames(r)[0]["file"], SRC) and python_frames(r)[0]["line"] == line]
+    assert rows, "no row for %s:%d\n%s" % (SRC, line, fmt_rows(proc["rows"], 12))
+    return max(rows, key=lambda r: r["bytes"])
+
+
+def same_frames(reported, own):
+    """leakbpf's frames against the program's own sys._getframe() chain."""
+    if len(reported) != len(own):
+        return False
+    for r, o in zip(reported, own):
+        if not same_file(r["file"], o["file"]) or r["line"] != o["line"] or \
+                r["function"] != o["function"]:
+            return False
+    return True
+
+
+def test_same_answer_on_every_interpreter(record, any_python, tmp_path):
+    frames_out = tmp_path / "frames.json"
+    res = record([any_python, SRC], env=py_env(THREAD_N=N, GEN_N=N, FRAMES_OUT=frames_out))
+    assert res.returncode == 0, res.describe()
+    assert res.report is not None, "no JSON report\n" + res.describe()
+    procs = validate_report(res.report, check_deltas_equal=True)
+    assert len(procs) == 1
+    proc = procs[0]
+    version = interpreter_version(any_python)
+    assert proc["python"] == version, "report says Python %r, the interpreter is %s" % (
+        proc["python"], version)
+    own = json.loads(frames_out.read_text())
+
+    ranked = sorted(bytes_by_line(proc, SRC).items(), key=lambda kv: -kv[1][0])
+    lines = [line for line, _ in ranked]
+    assert lines[:2] == [THREAD_LINE, GEN_LINE], \
+        "ranking of the program's lines is %s, expected thread line %d then generator line %d\n%s" % (
+            ", ".join("%d: %d B" % (l, v[0]) for l, v in ranked[:5]), THREAD_LINE, GEN_LINE,
+            fmt_rows(proc["rows"], 12))
+
+    thread = leak_row(proc, THREAD_LINE)
+    gen = leak_row(proc, GEN_LINE)
+    # each block is one bytearray object and one buffer: two allocations
+    assert thread["count"] == 2 * N, "thread row count %d, expected %d" % (thread["count"], 2 * N)
+    assert gen["count"] == 2 * N, "generator row count %d, expected %d" % (gen["count"], 2 * N)
+    for row, tag in ((thread, "thread"), (gen, "generator")):
+        got = python_frames(row)
+        assert same_frames(got, own[tag]), "%s stack differs from sys._getframe():\n  leakbpf: %s\n  python:  %s" % (
+            tag, [(f["function"], f["line"]) for f in got],
+            [(f["function"], f["line"]) for f in own[tag]])
+    assert not any(f["function"] == "main" for f in python_frames(thread)), \
+        "the thread's row carries main-thread frames"
+
+
+def test_top_on_every_interpreter(bpf_ready, any_python, spawn):
+    src = program("slow_leak.py")
+    leak_line = marker_line(src, "# LEAK")
+    target = spawn([any_python, src], stdout=subprocess.PIPE, env=py_env())
+    line = LineReader(target.stdout, "slow_leak").readline(30)
+    assert line and line.startswith("ready pid="), "slow_leak did not start: %r" % line
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1.5",
+                                 "--json"], timeout=60)
+    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
+    docs = parse_json_lines(cp.stdout)
+    assert len(docs) == 1
+    validate_report(docs[0])
+    proc = find_process(docs[0], target.pid)
+    assert proc["python"] == interpreter_version(any_python)
+    mine = [r for r in proc["rows"][:3] if python_frames(r)
+            and same_file(python_frames(r)[0]["file"], src)
+            and python_frames(r)[0]["line"] == leak_line]
+    assert mine, "leak line %d not among the top 3 rows:\n%s" % (leak_line,
+                                                                fmt_rows(proc["rows"], 8))
+    assert pid_alive(target.pid), "target died"
