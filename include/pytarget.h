@@ -19,6 +19,7 @@ struct py_target {
 	bool has_symtab;
 	unsigned major, minor, micro;	/* 0 when unknown */
 	const char *version_method;	/* where the version came from */
+	const char *offsets_method;	/* "built-in table" or "_Py_DebugOffsets" */
 	uint64_t runtime_addr;		/* _PyRuntime */
 	uint64_t code_type_addr;	/* PyCode_Type: tells live code objects from reused memory */
 	uint64_t finalize_offset;	/* file offset of Py_FinalizeEx, 0 if none */

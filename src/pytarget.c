@@ -12,6 +12,7 @@
 #include "elf_image.h"
 #include "log.h"
 #include "proc.h"
+#include "py_debug_offsets.h"
 #include "py_offsets.h"
 #include "py_version.h"
 
@@ -103,6 +104,19 @@ static int describe(struct py_target *t, const struct elf_image *img)
 	if (!t->runtime_addr) {
 		snprintf(t->why, sizeof(t->why), "%.200s exports no _PyRuntime", t->path);
 		return -ENOTSUP;
+	}
+	t->offsets_method = "built-in table";
+	if (t->minor >= 13) {
+		char why[200];
+		int err = py_debug_offsets_read(t->pid, t->runtime_addr, t->minor, &t->off,
+						why, sizeof(why));
+
+		if (err) {
+			snprintf(t->why, sizeof(t->why), "Python %u.%u in %.100s: %s", t->major,
+				 t->minor, t->path, why);
+			return -ENOTSUP;
+		}
+		t->offsets_method = "_Py_DebugOffsets";
 	}
 	t->code_type_addr = symbol_address(img, "PyCode_Type", t->load_bias);
 	if (!elf_image_find_symbol(img, "Py_FinalizeEx", &sym) &&

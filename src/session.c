@@ -30,7 +30,11 @@ int session_open(struct session *s, const struct session_opts *opts)
 
 static void describe_python(struct session *s)
 {
-	if (s->py_status == -ENOENT)
+	if (!s->py_status)
+		pr_info("process %d: CPython %u.%u.%u in %s (version from %s, layout from %s)",
+			s->pid, s->py.major, s->py.minor, s->py.micro, s->py.path,
+			s->py.version_method, s->py.offsets_method);
+	else if (s->py_status == -ENOENT)
 		pr_info("process %d is not a Python process: tracing native allocations", s->pid);
 	else if (s->py_status == -ENOTSUP)
 		pr_warn("%s; tracing native allocations only", s->py.why);

@@ -82,9 +82,12 @@ def test_same_answer_on_every_interpreter(record, any_python, tmp_path):
 
     thread = leak_row(proc, THREAD_LINE)
     gen = leak_row(proc, GEN_LINE)
-    # each block is one bytearray object and one buffer: two allocations
-    assert thread["count"] == 2 * N, "thread row count %d, expected %d" % (thread["count"], 2 * N)
-    assert gen["count"] == 2 * N, "generator row count %d, expected %d" % (gen["count"], 2 * N)
+    # each block is one bytearray object and one buffer: two allocations; the
+    # KEPT list's own item array belongs to whichever line last resized it,
+    # which depends on the version's growth pattern: one block of slack
+    for row, what in ((thread, "thread"), (gen, "generator")):
+        assert 2 * N <= row["count"] <= 2 * N + 1, "%s row count %d, expected %d" % (
+            what, row["count"], 2 * N)
     for row, tag in ((thread, "thread"), (gen, "generator")):
         got = python_frames(row)
         assert same_frames(got, own[tag]), "%s stack differs from sys._getframe():\n  leakbpf: %s\n  python:  %s" % (
