@@ -27,6 +27,7 @@ struct code_info {
 	uint64_t checked;		/* batch in which it was last checked */
 	uint64_t filename_ptr, name_ptr, linetable_ptr;
 	int firstlineno;
+	int firsttraceable;		/* _co_firsttraceable (3.11+), 0 unknown */
 	const char *file, *function;
 	uint8_t *linetable;
 	size_t linetable_len;
@@ -271,6 +272,10 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	c->name_ptr = name;
 	c->linetable_ptr = lt;
 	c->firstlineno = first;
+	c->firsttraceable = 0;
+	if (o->code_firsttraceable != LB_NO_OFFSET &&
+	    o->code_firsttraceable + 4 <= CODE_READ_SIZE)
+		memcpy(&c->firsttraceable, buf + o->code_firsttraceable, sizeof(int32_t));
 	c->file = read_unicode(p, fname);
 	c->function = read_unicode(p, name);
 	if (read_bytes_object(p, lt, &c->linetable, &c->linetable_len))
@@ -278,19 +283,26 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	return c;
 }
 
-static void python_frame(struct sym_process *p, const struct lb_frame *f,
+/* Fills out; false for a frame the interpreter itself does not show. */
+static bool python_frame(struct sym_process *p, const struct lb_frame *f,
 			 struct resolved_frame *out)
 {
 	struct code_info *c = code_info(p, f->code);
 	char buf[40];
 	int line = 0;
 
+	/* An "incomplete" frame, still before _co_firsttraceable, is hidden
+	 * by CPython (_PyFrame_IsIncomplete): 3.13's __init__ cleanup shim is
+	 * always one, and a function still in its prologue is one. */
+	if (c && c->firsttraceable > 0 && f->instr_offset >= 0 &&
+	    f->instr_offset < 2 * c->firsttraceable)
+		return false;
 	if (!c || !c->file) {
 		snprintf(buf, sizeof(buf), "<code 0x%" PRIx64 ">", (uint64_t)f->code);
 		out->file = strtab_intern("<unknown>");
 		out->function = strtab_intern(buf);
 		out->line = 0;
-		return;
+		return true;
 	}
 	if (f->instr_offset < 0) {
 		line = c->firstlineno;
@@ -310,6 +322,7 @@ static void python_frame(struct sym_process *p, const struct lb_frame *f,
 	out->file = c->file;
 	out->function = c->function ? c->function : strtab_intern("<unknown>");
 	out->line = line;
+	return true;
 }
 
 /* ---- native frames ---- */
@@ -422,7 +435,8 @@ static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 	for (i = 0; i < nnative && p; i++)
 		native_frame(s, p, ips[i], i > 0, &r->frames[r->nframes++]);
 	for (i = 0; i < st.depth && p; i++)
-		python_frame(p, &st.frames[i], &r->frames[r->nframes++]);
+		if (python_frame(p, &st.frames[i], &r->frames[r->nframes]))
+			r->nframes++;
 	if (!r->nframes) {
 		r->frames[0].file = strtab_intern("[unknown]");
 		r->frames[0].function = strtab_intern(p ? "[no stack captured]" : "[untraced process]");

@@ -117,3 +117,42 @@ def test_top_on_every_interpreter(bpf_ready, any_python, spawn):
     assert mine, "leak line %d not among the top 3 rows:\n%s" % (leak_line,
                                                                 fmt_rows(proc["rows"], 8))
     assert pid_alive(target.pid), "target died"
+
+
+SHAPES = program("frame_shapes.py")
+SHAPES_N = 30
+
+
+def test_frame_shapes_on_every_interpreter(record, any_python, tmp_path):
+    """C -> Python re-entry, __init__ (3.13's shim hidden), lambdas, exec'd
+    code, asyncio tasks, recursion past the depth limit: each allocation's
+    row has exactly the stack the program saw itself; the deep one keeps the
+    innermost 64 frames and says it was truncated."""
+    frames_out = tmp_path / "frames.json"
+    res = record([any_python, SHAPES], extra=["--limit", "0"],
+                 env=py_env(SHAPES_N=SHAPES_N, FRAMES_OUT=frames_out))
+    assert res.returncode == 0, res.describe()
+    proc = validate_report(res.report, check_deltas_equal=True)[0]
+    own = json.loads(frames_out.read_text())
+    assert sorted(own) == ["coroutine", "deep", "exec", "init", "lambda", "reentry"]
+    bad = []
+    for shape, want in sorted(own.items()):
+        inner = want[0]
+        rows = [r for r in proc["rows"] if python_frames(r)
+                and same_file(python_frames(r)[0]["file"], inner["file"])
+                and python_frames(r)[0]["line"] == inner["line"]]
+        if not rows:
+            bad.append("%s: no row at %s:%d" % (shape, inner["file"], inner["line"]))
+            continue
+        row = max(rows, key=lambda r: r["bytes"])
+        got = python_frames(row)
+        expected = want[:64] if shape == "deep" else want
+        if not same_frames(got, expected):
+            bad.append("%s:\n    leakbpf: %s\n    python:  %s" % (
+                shape, [(f["function"], f["line"]) for f in got[:8]],
+                [(f["function"], f["line"]) for f in expected[:8]]))
+        if row["truncated"] != (shape == "deep"):
+            bad.append("%s: truncated=%s" % (shape, row["truncated"]))
+        if row["count"] < SHAPES_N:
+            bad.append("%s: count %d < %d" % (shape, row["count"], SHAPES_N))
+    assert not bad, "\n".join(bad)
