@@ -156,3 +156,20 @@ def test_frame_shapes_on_every_interpreter(record, any_python, tmp_path):
         if row["count"] < SHAPES_N:
             bad.append("%s: count %d < %d" % (shape, row["count"], SHAPES_N))
     assert not bad, "\n".join(bad)
+
+
+def test_c_thread_without_thread_state(record, any_python):
+    """A thread with no Python thread state (pthread_create running malloc
+    itself) allocates while the main thread waits in Python: the block is
+    reported with native frames only, never under the main thread's stack."""
+    src = program("c_thread_alloc.py")
+    res = record([any_python, src], extra=["--limit", "0"], env=py_env())
+    assert res.returncode == 0, res.describe()
+    proc = validate_report(res.report, check_deltas_equal=True)[0]
+    rows = [r for r in proc["rows"] if r["bytes"] == 123457]
+    assert len(rows) == 1 and rows[0]["count"] == 1, "no single row for the C thread's block:\n%s" % (
+        fmt_rows(proc["rows"], 10))
+    assert rows[0]["frames"], "the C thread's row has no frames"
+    assert not python_frames(rows[0]), "the C thread's block carries Python frames: %r" % (
+        rows[0]["frames"],)
+    assert proc["counters"]["no_thread_state"] >= 1

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: MIT
+"""Targets in other mount namespaces (what a container looks like from the
+node): the interpreter and its library exist only inside the target's own
+mount namespace, at paths the tracer's namespace does not have. leakbpf must
+find, read and probe them through /proc/PID/root."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import (LineReader, find_process, fmt_rows, marker_line, parse_json_lines,
+                      pid_alive, program, py_env, python_frames, run_leakbpf, same_file,
+                      validate_report)
+
+PYENV = "/root/.pyenv/versions/3.12.1"
+INSIDE = "/mnt/lb-ns-py"
+
+# In a private mount namespace: the interpreter bound to INSIDE, its original
+# home hidden, so every path of it the process maps exists only in there.
+START = ('mount -t tmpfs none /mnt && mkdir -p "%s" && mount --bind "%s" "%s" && '
+         'mount -t tmpfs none /root/.pyenv && '
+         'LD_LIBRARY_PATH="%s/lib" PYTHONHOME="%s" exec "%s/bin/python3.12" "$@"'
+         % (INSIDE, PYENV, INSIDE, INSIDE, INSIDE, INSIDE))
+
+
+def test_top_interpreter_only_inside_mount_namespace(bpf_ready, spawn):
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) not installed")
+    if not os.access(PYENV + "/bin/python3.12", os.X_OK):
+        pytest.skip("%s not installed" % PYENV)
+    assert not os.path.exists(INSIDE), "%s exists outside the namespace" % INSIDE
+    src = program("slow_leak.py")
+    leak_line = marker_line(src, "# LEAK")
+    target = spawn(["unshare", "--mount", "--propagation", "private", "sh", "-c", START,
+                    "python", str(src)], stdout=subprocess.PIPE, env=py_env())
+    line = LineReader(target.stdout, "slow_leak").readline(30)
+    assert line and line.startswith("ready pid="), "target did not start: %r" % line
+    pid = int(line.split("=")[1])
+    with open("/proc/%d/maps" % pid) as f:
+        assert INSIDE + "/lib/libpython3.12" in f.read(), "libpython not mapped from inside"
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", pid, "-n", "1", "--interval", "1.5", "--json"],
+                     timeout=60)
+    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
+    docs = parse_json_lines(cp.stdout)
+    assert len(docs) == 1
+    validate_report(docs[0])
+    proc = find_process(docs[0], pid)
+    assert proc["python"] == "3.12.1", "interpreter not recognised: %r" % proc["python"]
+    assert proc["redirect"] == "on", proc["redirect_reason"]
+    mine = [r for r in proc["rows"][:3] if python_frames(r)
+            and same_file(python_frames(r)[0]["file"], src)
+            and python_frames(r)[0]["line"] == leak_line]
+    assert mine, "leak line not among the top rows:\n%s" % fmt_rows(proc["rows"])
+    assert pid_alive(pid), "target died"
