@@ -41,9 +41,15 @@ static __always_inline bool frozen(const struct lb_proc *proc)
 /* Finishes the running hash of the frames with what else tells stacks apart. */
 static __always_inline __u64 finish_stack_hash(const struct lb_stack *st, __u64 h)
 {
+	__u32 i;
+
 	h = (h ^ st->pid) * FNV_PRIME;
-	h = (h ^ (__u64)(__u32)st->native_stack_id) * FNV_PRIME;
-	h = (h ^ ((__u64)st->flags << 16 | st->depth)) * FNV_PRIME;
+	for (i = 0; i < LB_MAX_NATIVE_DEPTH; i++) {
+		if (i >= st->native_depth)
+			break;
+		h = (h ^ st->native[i]) * FNV_PRIME;
+	}
+	h = (h ^ ((__u64)st->native_depth << 32 | (__u64)st->flags << 16 | st->depth)) * FNV_PRIME;
 	h ^= h >> 29;
 	return h < 2 ? h + 2 : h;	/* 0 and 1 are reserved keys */
 }
@@ -63,15 +69,15 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 tid,
 	st->pid = tgid;
 	st->depth = 0;
 	st->flags = 0;
-	st->native_stack_id = -1;
+	st->native_depth = 0;
 	s->hash = FNV_BASIS;
 	if (proc && (proc->flags & LB_PROC_PYTHON))
 		walk_python_stack(proc, tid, s);
 	if (native_always || st->depth == 0) {
-		long id = bpf_get_stackid(ctx, &native_stacks, BPF_F_USER_STACK);
+		long n = bpf_get_stack(ctx, st->native, sizeof(st->native), BPF_F_USER_STACK);
 
-		if (id >= 0)
-			st->native_stack_id = id;
+		if (n > 0)
+			st->native_depth = (__u32)n / sizeof(__u64);
 		else
 			count(LB_CNT_NATIVE_STACK_FAILED);
 	}

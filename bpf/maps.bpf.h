@@ -43,13 +43,6 @@ struct {
 	__type(value, struct lb_totals);
 } totals SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, 127 * sizeof(__u64));
-} native_stacks SEC(".maps");
-
 /* tid -> PyThreadState address, re-validated on every use */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

@@ -21,8 +21,10 @@
  * (previous, code, instruction, owner) lies in the first 128 bytes on all
  * supported versions, so a frame costs one bpf_probe_read_user. */
 #define LB_FRAME_READ_SIZE 128
-/* Entries of the native stack-trace map (preallocated, 1 KiB each). */
-#define LB_MAX_NATIVE_STACKS 8192
+/* Native (user-space) frames kept per stack, innermost first. Kept inside
+ * the stack record, not in a BPF stack-trace map: that map's buckets collide
+ * (-EEXIST) and a collision loses the stack. */
+#define LB_MAX_NATIVE_DEPTH 32
 /* Interpreters and threads the walker visits looking for a thread's state. */
 #define LB_MAX_INTERPRETERS 4
 #define LB_MAX_THREADS 256
@@ -122,9 +124,10 @@ struct lb_stack {
 	__u32 pid;
 	__u16 depth;			/* valid entries in frames[] */
 	__u16 flags;			/* LB_STACK_* */
-	__s32 native_stack_id;		/* id in the native stack map, <0 = none */
+	__u32 native_depth;		/* valid entries in native[] */
 	__u32 pad;
 	struct lb_frame frames[LB_MAX_PY_DEPTH];
+	__u64 native[LB_MAX_NATIVE_DEPTH];	/* return addresses, innermost first */
 };
 
 /* A live allocation, keyed by its address in the allocs map. */

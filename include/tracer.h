@@ -49,7 +49,5 @@ int tracer_read_counters(struct tracer *t, uint64_t out[LB_CNT__COUNT]);
 typedef int (*tracer_totals_fn)(void *ctx, uint64_t key, const struct lb_totals *tot);
 int tracer_for_each_totals(struct tracer *t, tracer_totals_fn fn, void *ctx);
 int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out);
-/* Native stack: up to 127 instruction pointers, *n set to the count. */
-int tracer_get_native_stack(struct tracer *t, int32_t id, uint64_t *ips, int *n);
 
 #endif

@@ -412,7 +412,6 @@ static struct resolved_stack *unattributed(uint64_t key)
 static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 {
 	static struct lb_stack st;	/* 1 KiB: keep it off the C stack */
-	uint64_t ips[127];
 	struct sym_process *p;
 	struct resolved_stack *r;
 	int nnative = 0, i, n;
@@ -420,8 +419,7 @@ static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 	if (key == LB_STACK_KEY_OVERFLOW || tracer_get_stack(s->tracer, key, &st))
 		return unattributed(key);
 	p = u64map_get(&s->procs, (uint64_t)st.pid + 1);
-	if (st.native_stack_id >= 0)
-		tracer_get_native_stack(s->tracer, st.native_stack_id, ips, &nnative);
+	nnative = st.native_depth < LB_MAX_NATIVE_DEPTH ? (int)st.native_depth : LB_MAX_NATIVE_DEPTH;
 	n = st.depth + nnative;
 	r = calloc(1, sizeof(*r) + (size_t)(n ? n : 1) * sizeof(struct resolved_frame));
 	if (!r)
@@ -433,7 +431,7 @@ static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 	/* innermost first: the native frames (C code that called malloc) sit
 	 * inside the Python frame that called into C */
 	for (i = 0; i < nnative && p; i++)
-		native_frame(s, p, ips[i], i > 0, &r->frames[r->nframes++]);
+		native_frame(s, p, st.native[i], i > 0, &r->frames[r->nframes++]);
 	for (i = 0; i < st.depth && p; i++)
 		if (python_frame(p, &st.frames[i], &r->frames[r->nframes]))
 			r->nframes++;

@@ -115,11 +115,6 @@ int tracer_open(const struct tracer_opts *opts, struct tracer **out)
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	/* +1: the overflow row always has a place */
 	bpf_map__set_max_entries(t->skel->maps.totals, opts->max_stacks + 1);
-	/* stack-trace maps are always preallocated (1 KiB an entry), and
-	 * native stacks are taken only where Python frames are missing */
-	bpf_map__set_max_entries(t->skel->maps.native_stacks,
-				 opts->max_stacks < LB_MAX_NATIVE_STACKS ? opts->max_stacks :
-				 LB_MAX_NATIVE_STACKS);
 	err = leakbpf_bpf__load(t->skel);
 	if (err) {
 		if (err == -EPERM)
@@ -367,19 +362,5 @@ int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out)
 {
 	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.stacks), &key, out))
 		return -errno;
-	return 0;
-}
-
-int tracer_get_native_stack(struct tracer *t, int32_t id, uint64_t *ips, int *n)
-{
-	__u32 key = (__u32)id;
-	int i;
-
-	memset(ips, 0, 127 * sizeof(*ips));
-	if (id < 0 || bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.native_stacks), &key, ips))
-		return -ENOENT;
-	for (i = 0; i < 127 && ips[i]; i++)
-		;
-	*n = i;
 	return 0;
 }

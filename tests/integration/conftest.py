@@ -98,13 +98,34 @@ def bpf_ready(leakbpf):
     return leakbpf
 
 
-@pytest.fixture(params=INTERPRETERS, ids=[i for i, _ in INTERPRETERS])
-def python(request):
-    """Each interpreter this issue covers; skips the ones not installed."""
-    ident, path = request.param
+def installed_interpreter(param):
+    ident, path = param
     if not os.access(path, os.X_OK):
         pytest.skip("interpreter %s not installed (%s)" % (ident, path))
     return path
+
+
+@pytest.fixture(params=INTERPRETERS, ids=[i for i, _ in INTERPRETERS])
+def python(request):
+    """The two 3.11 builds of the core tests; skips the ones not installed."""
+    return installed_interpreter(request.param)
+
+
+@pytest.fixture(params=ALL_INTERPRETERS, ids=[i for i, _ in ALL_INTERPRETERS])
+def any_python(request):
+    """Every supported interpreter; skips the ones not installed."""
+    return installed_interpreter(request.param)
+
+
+def start_slow_leak(spawn, python, **env):
+    """Starts tests/programs/slow_leak.py; returns (process, line reader)
+    once it said it is ready."""
+    p = spawn([python, str(program("slow_leak.py"))], stdout=subprocess.PIPE, env=py_env(**env))
+    reader = LineReader(p.stdout, "slow_leak")
+    line = reader.readline(30)
+    assert line and line.startswith("ready pid="), "slow_leak did not start: %r" % line
+    assert int(line.split("=")[1]) == p.pid
+    return p, reader
 
 
 @pytest.fixture(scope="session")

@@ -20,22 +20,13 @@ import subprocess
 import pytest
 
 from conftest import (LineReader, bytes_by_line, find_process, fmt_rows, marker_line,
-                      parse_json_lines, pid_alive, program, py_env, python_frames,
-                      run_leakbpf, same_file, stderr_lines, validate_report)
+                      parse_json_lines, pid_alive, program, python_frames, run_leakbpf,
+                      same_file, start_slow_leak, stderr_lines, validate_report)
 
 SRC = program("slow_leak.py")
 LEAK_LINE = marker_line(SRC, "# LEAK")
 CALL_LEAK = marker_line(SRC, "# CALL-LEAK")
 BLOCK = 50_000
-
-
-def start_slow_leak(spawn, python, **env):
-    p = spawn([python, SRC], stdout=subprocess.PIPE, env=py_env(**env))
-    reader = LineReader(p.stdout, "slow_leak")
-    line = reader.readline(30)
-    assert line and line.startswith("ready pid="), "slow_leak did not start: %r" % line
-    assert int(line.split("=")[1]) == p.pid
-    return p, reader
 
 
 def leak_rows(proc):

@@ -14,27 +14,16 @@ interpreters, `leakbpf record` must:
 `top` on each interpreter finds a running program's leak line.
 """
 import json
-import os
 import subprocess
 
-import pytest
-
-from conftest import (ALL_INTERPRETERS, LineReader, bytes_by_line, find_process, fmt_rows,
-                      marker_line, parse_json_lines, pid_alive, program, py_env,
-                      python_frames, run_leakbpf, same_file, validate_report)
+from conftest import (bytes_by_line, find_process, fmt_rows, marker_line, parse_json_lines,
+                      pid_alive, program, py_env, python_frames, run_leakbpf, same_file,
+                      start_slow_leak, validate_report)
 
 SRC = program("leak_two_ways.py")
 THREAD_LINE = marker_line(SRC, "# LEAK-THREAD")
 GEN_LINE = marker_line(SRC, "# LEAK-GEN")
 N = 300
-
-
-@pytest.fixture(params=ALL_INTERPRETERS, ids=[i for i, _ in ALL_INTERPRETERS])
-def any_python(request):
-    ident, path = request.param
-    if not os.access(path, os.X_OK):
-        pytest.skip("interpreter %s not installed (%s)" % (ident, path))
-    return path
 
 
 def interpreter_version(python):
@@ -100,9 +89,7 @@ def test_same_answer_on_every_interpreter(record, any_python, tmp_path):
 def test_top_on_every_interpreter(bpf_ready, any_python, spawn):
     src = program("slow_leak.py")
     leak_line = marker_line(src, "# LEAK")
-    target = spawn([any_python, src], stdout=subprocess.PIPE, env=py_env())
-    line = LineReader(target.stdout, "slow_leak").readline(30)
-    assert line and line.startswith("ready pid="), "slow_leak did not start: %r" % line
+    target, _ = start_slow_leak(spawn, any_python)
     cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1.5",
                                  "--json"], timeout=60)
     assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])

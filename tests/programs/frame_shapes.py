@@ -13,27 +13,15 @@ first, written as JSON to $FRAMES_OUT at the end.
   deep       recursion DEEP levels down (deeper than leakbpf's 64 frames)
 """
 import asyncio
-import json
 import os
-import sys
+
+from own_stack import dump, noted
 
 N = int(os.environ.get("SHAPES_N", "50"))
 DEEP = int(os.environ.get("SHAPES_DEEP", "80"))
 KEPT = []
-SEEN = {}
 
 
-def noted(obj, tag):
-    if tag not in SEEN:
-        frames = []
-        f = sys._getframe(1)
-        while f is not None:
-            code = f.f_code
-            frames.append({"file": code.co_filename, "line": f.f_lineno,
-                           "function": getattr(code, "co_qualname", code.co_name)})
-            f = f.f_back
-        SEEN[tag] = frames
-    return obj
 
 
 def by_key(x):
@@ -76,10 +64,7 @@ def main():
     asyncio.run(run_tasks())
     for _ in range(N):
         recurse(DEEP)
-    out = os.environ.get("FRAMES_OUT")
-    if out:
-        with open(out, "w") as f:
-            json.dump(SEEN, f)
+    dump(os.environ.get("FRAMES_OUT"))
     print("frame_shapes pid=%d kept=%d" % (os.getpid(), len(KEPT)))
 
 

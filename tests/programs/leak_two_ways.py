@@ -12,30 +12,16 @@ writes, as JSON to $FRAMES_OUT (if set), each leak line's own view of its
 stack, taken with sys._getframe() at the leak point: file, line, function
 (co_qualname on 3.11+, co_name before), innermost first.
 """
-import json
 import os
-import sys
 import threading
+
+from own_stack import dump, noted
 
 THREAD_N = int(os.environ.get("THREAD_N", "400"))
 GEN_N = int(os.environ.get("GEN_N", "400"))
 KEPT = []
-SEEN = {}
 
 
-def noted(obj, tag):
-    """Returns obj; the first time, records the caller's stack under tag."""
-    if tag in SEEN:
-        return obj
-    frames = []
-    f = sys._getframe(1)
-    while f is not None:
-        code = f.f_code
-        frames.append({"file": code.co_filename, "line": f.f_lineno,
-                       "function": getattr(code, "co_qualname", code.co_name)})
-        f = f.f_back
-    SEEN[tag] = frames
-    return obj
 
 
 def leak_in_thread():
@@ -55,10 +41,7 @@ def main():
     worker.join()
     for block in leak_in_generator():  # CALL-GEN
         KEPT.append(block)
-    out = os.environ.get("FRAMES_OUT")
-    if out:
-        with open(out, "w") as f:
-            json.dump(SEEN, f)
+    dump(os.environ.get("FRAMES_OUT"))
     print("leak_two_ways pid=%d kept=%d" % (os.getpid(), len(KEPT)))
 
 
