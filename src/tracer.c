@@ -13,6 +13,7 @@
 #include "elf_image.h"
 #include "leakbpf.skel.h"
 #include "log.h"
+#include "probe_point.h"
 #include "proc.h"
 
 /* Which program goes on which libc function. Optional ones are absent from
@@ -22,31 +23,32 @@ struct probe_spec {
 	const char *program;
 	bool is_return;
 	bool required;
+	bool past_null_check;	/* see probe_point.h */
 };
 
 static const struct probe_spec libc_probes[] = {
-	{ "malloc", "malloc_enter", false, true },
-	{ "malloc", "alloc_return", true, true },
-	{ "calloc", "calloc_enter", false, true },
-	{ "calloc", "alloc_return", true, true },
-	{ "realloc", "realloc_enter", false, true },
-	{ "realloc", "alloc_return", true, true },
-	{ "free", "free_enter", false, true },
-	{ "reallocarray", "reallocarray_enter", false, false },
-	{ "reallocarray", "alloc_return", true, false },
-	{ "posix_memalign", "posix_memalign_enter", false, false },
-	{ "posix_memalign", "alloc_return", true, false },
-	{ "aligned_alloc", "aligned_alloc_enter", false, false },
-	{ "aligned_alloc", "alloc_return", true, false },
-	{ "memalign", "memalign_enter", false, false },
-	{ "memalign", "alloc_return", true, false },
-	{ "valloc", "valloc_enter", false, false },
-	{ "valloc", "alloc_return", true, false },
-	{ "pvalloc", "pvalloc_enter", false, false },
-	{ "pvalloc", "alloc_return", true, false },
-	{ "mmap", "mmap_enter", false, false },
-	{ "mmap", "alloc_return", true, false },
-	{ "munmap", "munmap_enter", false, false },
+	{ "malloc", "malloc_enter", false, true, false },
+	{ "malloc", "alloc_return", true, true, false },
+	{ "calloc", "calloc_enter", false, true, false },
+	{ "calloc", "alloc_return", true, true, false },
+	{ "realloc", "realloc_enter", false, true, false },
+	{ "realloc", "alloc_return", true, true, false },
+	{ "free", "free_enter", false, true, true },
+	{ "reallocarray", "reallocarray_enter", false, false, false },
+	{ "reallocarray", "alloc_return", true, false, false },
+	{ "posix_memalign", "posix_memalign_enter", false, false, false },
+	{ "posix_memalign", "alloc_return", true, false, false },
+	{ "aligned_alloc", "aligned_alloc_enter", false, false, false },
+	{ "aligned_alloc", "alloc_return", true, false, false },
+	{ "memalign", "memalign_enter", false, false, false },
+	{ "memalign", "alloc_return", true, false, false },
+	{ "valloc", "valloc_enter", false, false, false },
+	{ "valloc", "alloc_return", true, false, false },
+	{ "pvalloc", "pvalloc_enter", false, false, false },
+	{ "pvalloc", "alloc_return", true, false, false },
+	{ "mmap", "mmap_enter", false, false, false },
+	{ "mmap", "alloc_return", true, false, false },
+	{ "munmap", "munmap_enter", false, false, false },
 };
 
 struct pid_link {
@@ -214,6 +216,12 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 		uint64_t off;
 
 		err = elf_image_find_symbol(img, p->symbol, &sym);
+		if (!err && p->past_null_check) {
+			uint8_t code[32];
+
+			if (!elf_image_read(img, sym.vaddr, code, sizeof(code)))
+				sym.vaddr += probe_point_past_null_check(code, sizeof(code));
+		}
 		if (!err)
 			err = elf_image_vaddr_to_offset(img, sym.vaddr, &off);
 		if (err) {
