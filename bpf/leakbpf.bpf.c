@@ -293,64 +293,7 @@ static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
 	return a && b > limit / a ? 0 : a * b;
 }
 
-SEC("uprobe")
-int BPF_KPROBE(malloc_enter, __u64 size)
-{
-	return on_entry(ctx, LB_FN_MALLOC, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
-{
-	return on_entry(ctx, LB_FN_CALLOC, mul_or_zero(n, size), 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
-{
-	return on_entry(ctx, LB_FN_REALLOC, size, ptr, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
-{
-	return on_entry(ctx, LB_FN_REALLOCARRAY, mul_or_zero(n, size), ptr, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(posix_memalign_enter, __u64 memptr, __u64 align, __u64 size)
-{
-	return on_entry(ctx, LB_FN_POSIX_MEMALIGN, size, 0, memptr);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(aligned_alloc_enter, __u64 align, __u64 size)
-{
-	return on_entry(ctx, LB_FN_ALIGNED_ALLOC, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
-{
-	return on_entry(ctx, LB_FN_MEMALIGN, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(valloc_enter, __u64 size)
-{
-	return on_entry(ctx, LB_FN_VALLOC, size, 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(pvalloc_enter, __u64 size)
-{
-	/* pvalloc rounds the request up to whole pages */
-	return on_entry(ctx, LB_FN_PVALLOC,
-			(size + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1), 0, 0);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
+static __always_inline int mmap_entry(struct pt_regs *ctx, __u64 len, __u64 flags)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct lb_pending *outer = outer_call((__u32)id, PT_REGS_SP(ctx));
@@ -366,22 +309,51 @@ int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
 	return on_entry(ctx, LB_FN_MMAP, len, 0, 0);
 }
 
+/*
+ * Entry of every probed libc function: the attach cookie says which one.
+ * One program for all of them lets userspace put them all in one
+ * uprobe_multi link, which the kernel removes with one RCU grace period
+ * instead of one per probe (~110 ms each here).
+ */
+SEC("uprobe")
+int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
+{
+	switch (bpf_get_attach_cookie(ctx)) {
+	case LB_FN_MALLOC:
+		return on_entry(ctx, LB_FN_MALLOC, a1, 0, 0);
+	case LB_FN_CALLOC:
+		return on_entry(ctx, LB_FN_CALLOC, mul_or_zero(a1, a2), 0, 0);
+	case LB_FN_REALLOC:
+		return on_entry(ctx, LB_FN_REALLOC, a2, a1, 0);
+	case LB_FN_REALLOCARRAY:
+		return on_entry(ctx, LB_FN_REALLOCARRAY, mul_or_zero(a2, a3), a1, 0);
+	case LB_FN_POSIX_MEMALIGN:	/* (memptr, align, size) */
+		return on_entry(ctx, LB_FN_POSIX_MEMALIGN, a3, 0, a1);
+	case LB_FN_ALIGNED_ALLOC:	/* (align, size) */
+		return on_entry(ctx, LB_FN_ALIGNED_ALLOC, a2, 0, 0);
+	case LB_FN_MEMALIGN:
+		return on_entry(ctx, LB_FN_MEMALIGN, a2, 0, 0);
+	case LB_FN_VALLOC:
+		return on_entry(ctx, LB_FN_VALLOC, a1, 0, 0);
+	case LB_FN_PVALLOC:
+		/* pvalloc rounds the request up to whole pages */
+		return on_entry(ctx, LB_FN_PVALLOC,
+				(a1 + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1), 0, 0);
+	case LB_FN_MMAP:		/* (addr, len, prot, flags, ...) */
+		return mmap_entry(ctx, a2, a4);
+	case LB_FN_FREE:
+		return on_release(ctx, a1, false);
+	case LB_FN_MUNMAP:
+		return on_release(ctx, a1, true);
+	default:
+		return 0;
+	}
+}
+
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
 	return on_return(ctx, ret);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 ptr)
-{
-	return on_release(ctx, ptr, false);
-}
-
-SEC("uprobe")
-int BPF_KPROBE(munmap_enter, __u64 addr)
-{
-	return on_release(ctx, addr, true);
 }
 
 /* Py_FinalizeEx: the program is done; freeze its numbers and let the tracer

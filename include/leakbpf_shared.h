@@ -167,10 +167,12 @@ struct lb_pending {
 	__u32 nested;			/* allocator calls made from inside this one */
 };
 
+/* The probed libc functions; the entry probe's attach cookie says which. */
 enum lb_fn {
 	LB_FN_MALLOC, LB_FN_CALLOC, LB_FN_REALLOC, LB_FN_REALLOCARRAY,
 	LB_FN_POSIX_MEMALIGN, LB_FN_ALIGNED_ALLOC, LB_FN_MEMALIGN,
 	LB_FN_VALLOC, LB_FN_PVALLOC, LB_FN_MMAP,
+	LB_FN_FREE, LB_FN_MUNMAP,
 	LB_FN__COUNT,
 };
 

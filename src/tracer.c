@@ -14,46 +14,41 @@
 #include "leakbpf.skel.h"
 #include "log.h"
 #include "probe_point.h"
+#include "uprobe_set.h"
 #include "proc.h"
 
-/* Which program goes on which libc function. Optional ones are absent from
- * some libcs (reallocarray before glibc 2.26, pvalloc on musl). */
+/* The probed libc functions. Optional ones are absent from some libcs
+ * (reallocarray before glibc 2.26, pvalloc on musl). Every entry goes to
+ * alloc_enter (the cookie says which function), every return to
+ * alloc_return. */
 struct probe_spec {
 	const char *symbol;
-	const char *program;
-	bool is_return;
+	enum lb_fn fn;
+	bool has_return;	/* an allocation: its result matters */
 	bool required;
 	bool past_null_check;	/* see probe_point.h */
 };
 
 static const struct probe_spec libc_probes[] = {
-	{ "malloc", "malloc_enter", false, true, false },
-	{ "malloc", "alloc_return", true, true, false },
-	{ "calloc", "calloc_enter", false, true, false },
-	{ "calloc", "alloc_return", true, true, false },
-	{ "realloc", "realloc_enter", false, true, false },
-	{ "realloc", "alloc_return", true, true, false },
-	{ "free", "free_enter", false, true, true },
-	{ "reallocarray", "reallocarray_enter", false, false, false },
-	{ "reallocarray", "alloc_return", true, false, false },
-	{ "posix_memalign", "posix_memalign_enter", false, false, false },
-	{ "posix_memalign", "alloc_return", true, false, false },
-	{ "aligned_alloc", "aligned_alloc_enter", false, false, false },
-	{ "aligned_alloc", "alloc_return", true, false, false },
-	{ "memalign", "memalign_enter", false, false, false },
-	{ "memalign", "alloc_return", true, false, false },
-	{ "valloc", "valloc_enter", false, false, false },
-	{ "valloc", "alloc_return", true, false, false },
-	{ "pvalloc", "pvalloc_enter", false, false, false },
-	{ "pvalloc", "alloc_return", true, false, false },
-	{ "mmap", "mmap_enter", false, false, false },
-	{ "mmap", "alloc_return", true, false, false },
-	{ "munmap", "munmap_enter", false, false, false },
+	{ "malloc", LB_FN_MALLOC, true, true, false },
+	{ "calloc", LB_FN_CALLOC, true, true, false },
+	{ "realloc", LB_FN_REALLOC, true, true, false },
+	{ "free", LB_FN_FREE, false, true, true },
+	{ "reallocarray", LB_FN_REALLOCARRAY, true, false, false },
+	{ "posix_memalign", LB_FN_POSIX_MEMALIGN, true, false, false },
+	{ "aligned_alloc", LB_FN_ALIGNED_ALLOC, true, false, false },
+	{ "memalign", LB_FN_MEMALIGN, true, false, false },
+	{ "valloc", LB_FN_VALLOC, true, false, false },
+	{ "pvalloc", LB_FN_PVALLOC, true, false, false },
+	{ "mmap", LB_FN_MMAP, true, false, false },
+	{ "munmap", LB_FN_MUNMAP, false, false, false },
 };
+
+#define NPROBES (sizeof(libc_probes) / sizeof(libc_probes[0]))
 
 struct pid_link {
 	pid_t pid;
-	struct bpf_link *link;
+	struct uprobe_set *set;
 };
 
 struct tracer {
@@ -61,13 +56,14 @@ struct tracer {
 	struct ring_buffer *rb;
 	struct pid_link *links;
 	size_t nlinks, caplinks;
-	struct bpf_link *stop_link;
+	struct uprobe_set *stop_link;
+	bool multi;			/* uprobe_multi links */
 	tracer_event_fn event_fn;
 	void *event_ctx;
 	int ncpus;
 };
 
-static int keep_link(struct tracer *t, pid_t pid, struct bpf_link *link)
+static int keep_link(struct tracer *t, pid_t pid, struct uprobe_set *set)
 {
 	if (t->nlinks == t->caplinks) {
 		size_t ncap = t->caplinks ? t->caplinks * 2 : 32;
@@ -78,7 +74,7 @@ static int keep_link(struct tracer *t, pid_t pid, struct bpf_link *link)
 		t->links = v;
 		t->caplinks = ncap;
 	}
-	t->links[t->nlinks++] = (struct pid_link){ pid, link };
+	t->links[t->nlinks++] = (struct pid_link){ pid, set };
 	return 0;
 }
 
@@ -113,6 +109,14 @@ int tracer_open(const struct tracer_opts *opts, struct tracer **out)
 		goto fail;
 	}
 	t->skel->rodata->native_always = opts->native_always;
+	t->multi = uprobe_multi_supported();
+	if (t->multi) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, t->skel->obj)
+			uprobe_set_prepare(prog);
+	}
+	pr_debug("uprobes attached as %s", t->multi ? "uprobe_multi links" : "one link per probe");
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
 	bpf_map__set_max_entries(t->skel->maps.stacks, opts->max_stacks);
 	/* +1: the overflow row always has a place */
@@ -153,24 +157,20 @@ void tracer_free(struct tracer *t)
 		return;
 	tracer_detach_stop(t);
 	for (i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i].link);
+		uprobe_set_destroy(t->links[i].set);
 	free(t->links);
 	ring_buffer__free(t->rb);
 	leakbpf_bpf__destroy(t->skel);
 	free(t);
 }
 
-static struct bpf_link *attach_at(struct tracer *t, const char *program, pid_t pid,
-				  const char *path, uint64_t offset, bool is_return)
+/* One probe of program at offset in path, kept as a set of one. */
+static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid, const char *path,
+		      uint64_t offset, struct uprobe_set **out)
 {
-	struct bpf_program *prog = bpf_object__find_program_by_name(t->skel->obj, program);
-	LIBBPF_OPTS(bpf_uprobe_opts, uopts, .retprobe = is_return);
+	uint64_t cookie = 0;
 
-	if (!prog) {
-		errno = ENOENT;
-		return NULL;
-	}
-	return bpf_program__attach_uprobe_opts(prog, pid, path, offset, &uopts);
+	return uprobe_set_attach(prog, t->multi, pid, path, &offset, &cookie, 1, false, out);
 }
 
 static bool is_libc(const char *base)
@@ -185,7 +185,9 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 	struct proc_maps maps;
 	const struct proc_mapping *m;
 	struct elf_image *img = NULL;
-	size_t i, attached = 0;
+	uint64_t entry_off[NPROBES], entry_fn[NPROBES], ret_off[NPROBES];
+	size_t i, attached = 0, nentry = 0, nret = 0;
+	struct uprobe_set *set;
 	int err;
 
 	err = proc_maps_read(pid, &maps);
@@ -209,10 +211,9 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 		snprintf(why, why_len, "cannot read %s of process %d: %s", m->path, pid, strerror(-err));
 		goto out;
 	}
-	for (i = 0; i < sizeof(libc_probes) / sizeof(libc_probes[0]); i++) {
+	for (i = 0; i < NPROBES; i++) {
 		const struct probe_spec *p = &libc_probes[i];
 		struct elf_symbol sym;
-		struct bpf_link *link;
 		uint64_t off;
 
 		err = elf_image_find_symbol(img, p->symbol, &sym);
@@ -230,20 +231,42 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 			snprintf(why, why_len, "%s has no %s: cannot trace process %d", m->path, p->symbol, pid);
 			goto out;
 		}
-		link = attach_at(t, p->program, pid, host_path, off, p->is_return);
-		if (!link) {
-			err = -errno;
-			snprintf(why, why_len, "cannot attach to %s in %s (process %d): %s", p->symbol,
-				 m->path, pid, strerror(-err));
-			goto out;
+		entry_off[nentry] = off;
+		entry_fn[nentry++] = p->fn;
+		if (p->has_return) {
+			/* the return probe belongs at the function's entry */
+			err = elf_image_find_symbol(img, p->symbol, &sym);
+			if (!err)
+				err = elf_image_vaddr_to_offset(img, sym.vaddr, &off);
+			if (err)
+				goto out;
+			ret_off[nret++] = off;
 		}
-		err = keep_link(t, pid, link);
-		if (err) {
-			bpf_link__destroy(link);
-			goto out;
-		}
-		attached++;
 	}
+	/* returns first: a call already under way then returns unseen instead
+	 * of leaving an entry without its return */
+	err = uprobe_set_attach(t->skel->progs.alloc_return, t->multi, pid, host_path, ret_off,
+				NULL, nret, true, &set);
+	if (!err) {
+		err = keep_link(t, pid, set);
+		if (err)
+			uprobe_set_destroy(set);
+	}
+	if (!err) {
+		err = uprobe_set_attach(t->skel->progs.alloc_enter, t->multi, pid, host_path,
+					entry_off, entry_fn, nentry, false, &set);
+		if (!err) {
+			err = keep_link(t, pid, set);
+			if (err)
+				uprobe_set_destroy(set);
+		}
+	}
+	if (err) {
+		snprintf(why, why_len, "cannot attach uprobes to %s in process %d: %s", m->path, pid,
+			 strerror(-err));
+		goto out;
+	}
+	attached = nentry + nret;
 	pr_info("attached %zu probes to %s in process %d", attached, m->path, pid);
 	err = 0;
 out:
@@ -257,27 +280,26 @@ out:
 int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   uint64_t offset)
 {
-	struct bpf_link *link = attach_at(t, "finalize_enter", pid, host_path, offset, false);
-	int err;
+	struct uprobe_set *set;
+	int err = attach_one(t, t->skel->progs.finalize_enter, pid, host_path, offset, &set);
 
-	if (!link)
-		return -errno;
-	err = keep_link(t, pid, link);
 	if (err)
-		bpf_link__destroy(link);
+		return err;
+	err = keep_link(t, pid, set);
+	if (err)
+		uprobe_set_destroy(set);
 	return err;
 }
 
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
 {
 	tracer_detach_stop(t);
-	t->stop_link = attach_at(t, "stop_at_entry", pid, host_path, offset, false);
-	return t->stop_link ? 0 : -errno;
+	return attach_one(t, t->skel->progs.stop_at_entry, pid, host_path, offset, &t->stop_link);
 }
 
 void tracer_detach_stop(struct tracer *t)
 {
-	bpf_link__destroy(t->stop_link);
+	uprobe_set_destroy(t->stop_link);
 	t->stop_link = NULL;
 }
 
@@ -287,7 +309,7 @@ void tracer_detach_pid(struct tracer *t, pid_t pid)
 
 	for (i = 0; i < t->nlinks; i++) {
 		if (t->links[i].pid == pid)
-			bpf_link__destroy(t->links[i].link);
+			uprobe_set_destroy(t->links[i].set);
 		else
 			t->links[kept++] = t->links[i];
 	}

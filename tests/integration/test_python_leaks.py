@@ -158,3 +158,20 @@ def test_text_report(record, python, tmp_path):
         assert same_file(file, src) and line == eline and fn == efn, \
             "traceback mismatch:\n" + "\n".join(lines[i:i + 8])
     assert any(l.startswith("lost:") for l in lines), "no 'lost:' line in text report"
+
+
+def test_per_probe_links_path(record, tmp_path):
+    """Kernels before 6.6 have no uprobe_multi links: the per-probe path
+    (LEAKBPF_UPROBE_MULTI=0) must give the same answer."""
+    python = "/usr/bin/python3.11"
+    if not os.access(python, os.X_OK):
+        pytest.skip("%s not installed" % python)
+    src = program("leak_list.py")
+    leak_line = marker_line(src, "# LEAK")
+    res = record([python, src], extra=["-v", "-v"], env=py_env(LEAKBPF_UPROBE_MULTI=0))
+    assert res.returncode == 0, res.describe()
+    assert "one link per probe" in res.stderr, "the per-probe path was not taken"
+    proc = validate_report(res.report, check_deltas_equal=True)[0]
+    ranked = sorted(bytes_by_line(proc, src).items(), key=lambda kv: -kv[1][0])
+    assert ranked and ranked[0][0] == leak_line, "leak line %d not first: %s" % (
+        leak_line, [(l, v[0]) for l, v in ranked[:4]])
