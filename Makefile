@@ -40,7 +40,7 @@ endif
 # Skeletons and BPF objects are intermediate files; keep them so that a
 # second `make` has nothing to do.
 .SECONDARY:
-.PHONY: all clean deps check unit integration demo
+.PHONY: all clean deps check unit integration demo bench
 
 all: $(OUTPUT)/leakbpf
 
@@ -94,6 +94,12 @@ check: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/demo.sh $(OUTPUT)/leakbpf
+
+# Not a test: measures leakbpf against the alternatives, writes bench/RESULTS.md.
+bench: deps
+	$(Q)deploy/install-bench-deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)/usr/bin/python3 bench/run.py $(abspath $(OUTPUT))/leakbpf $(abspath $(OUTPUT)) $(BENCH_ARGS)
 
 clean:
 	$(Q)rm -rf $(OUTPUT)

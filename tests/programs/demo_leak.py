@@ -21,7 +21,7 @@ def handle(request_id):
 
 def main():
     served = 0
-    for request_id in range(3000):
+    for request_id in range(20000):
         served += len(handle(request_id))
     print("served", served, "bytes")
 
