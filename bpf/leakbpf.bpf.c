@@ -381,3 +381,11 @@ int BPF_KPROBE(stop_at_entry)
 	bpf_send_signal_thread(SIGURG_NUM);
 	return 0;
 }
+
+/* Does nothing: leakbpf probes a function of its own with it to measure
+ * what a uprobe trap costs on this machine (src/cost.c). */
+SEC("uprobe")
+int BPF_KPROBE(calibrate)
+{
+	return 0;
+}

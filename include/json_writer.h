@@ -23,12 +23,14 @@ void json_key(struct json_writer *w, const char *key);
 void json_string(struct json_writer *w, const char *s);
 void json_int(struct json_writer *w, int64_t v);
 void json_uint(struct json_writer *w, uint64_t v);
+void json_double(struct json_writer *w, double v);
 void json_bool(struct json_writer *w, bool v);
 void json_null(struct json_writer *w);
 /* key + value shorthands */
 void json_kv_string(struct json_writer *w, const char *key, const char *s);
 void json_kv_int(struct json_writer *w, const char *key, int64_t v);
 void json_kv_uint(struct json_writer *w, const char *key, uint64_t v);
+void json_kv_double(struct json_writer *w, const char *key, double v);
 void json_kv_bool(struct json_writer *w, const char *key, bool v);
 
 #endif

@@ -47,6 +47,8 @@ bool proc_has_arg(pid_t pid, const char *arg, bool prefix);
 /* Start time (clock ticks since boot, field 22 of stat): identifies a
  * process across PID reuse. */
 int proc_start_time(pid_t pid, uint64_t *ticks);
+/* CPU time the process has used (utime + stime), in clock ticks. */
+int proc_cpu_ticks(pid_t pid, uint64_t *ticks);
 int proc_comm(pid_t pid, char *buf, size_t len);
 bool proc_exists(pid_t pid);
 /* Exists and is not a zombie. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include "cost.h"
 #include "leakbpf_shared.h"
 
 struct resolved_stack;
@@ -37,6 +38,7 @@ struct report {
 	int64_t total_bytes, total_count;
 	uint64_t counters[LB_CNT__COUNT];
 	double elapsed;			/* seconds since tracing began */
+	struct cost_estimate cost;	/* leakbpf's own cost since the last report */
 };
 
 /* Row identities and sizes of the previous report, for deltas. */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "alloc_redirect.h"
+#include "cost.h"
 #include "pytarget.h"
 #include "report.h"
 #include "tracer.h"
@@ -23,6 +24,7 @@ struct session_opts {
 	uint32_t max_depth;
 	bool stop_at_finalize;	/* record: freeze and stop when Python finalizes */
 	bool no_redirect;	/* never touch the allocator tables */
+	bool measure_cost;	/* calibrate and report leakbpf's own cost */
 };
 
 struct session {
@@ -40,6 +42,9 @@ struct session {
 	struct timespec started;
 	uint64_t max_symbolize_lag_ns;	/* new stack seen -> symbolised */
 	char why[400];			/* session_attach failed: one sentence */
+	bool cost_ready;		/* trap calibrated, statistics on */
+	double trap_ns;
+	struct cost_sample cost_last;	/* readings at the previous report */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);

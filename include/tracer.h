@@ -50,4 +50,11 @@ typedef int (*tracer_totals_fn)(void *ctx, uint64_t key, const struct lb_totals 
 int tracer_for_each_totals(struct tracer *t, tracer_totals_fn fn, void *ctx);
 int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out);
 
+/* What tracing costs (src/cost.c): statistics on for as long as the tracer
+ * lives, then hits and run time of the tracing programs, cumulative. */
+int tracer_enable_stats(struct tracer *t);
+int tracer_read_cost(struct tracer *t, uint64_t *hits, uint64_t *bpf_ns);
+/* The cost of one uprobe trap on this machine, in nanoseconds. */
+int tracer_calibrate_trap(struct tracer *t, double *trap_ns);
+
 #endif

@@ -68,6 +68,7 @@ void trace_options_defaults(struct session_opts *o)
 	o->tracer.max_allocs = 1u << 20;
 	o->tracer.max_stacks = 65536;
 	o->max_depth = LB_MAX_PY_DEPTH;
+	o->measure_cost = true;
 }
 
 int trace_option(const char *cmd, int opt, const char *arg, struct session_opts *o)

@@ -127,6 +127,16 @@ void json_uint(struct json_writer *w, uint64_t v)
 	fprintf(w->out, "%" PRIu64, v);
 }
 
+void json_double(struct json_writer *w, double v)
+{
+	before_value(w);
+	/* JSON has no NaN or infinity */
+	if (v != v || v > 1e300 || v < -1e300)
+		fputs("null", w->out);
+	else
+		fprintf(w->out, "%.6g", v);
+}
+
 void json_bool(struct json_writer *w, bool v)
 {
 	before_value(w);
@@ -155,6 +165,12 @@ void json_kv_uint(struct json_writer *w, const char *key, uint64_t v)
 {
 	json_key(w, key);
 	json_uint(w, v);
+}
+
+void json_kv_double(struct json_writer *w, const char *key, double v)
+{
+	json_key(w, key);
+	json_double(w, v);
 }
 
 void json_kv_bool(struct json_writer *w, const char *key, bool v)

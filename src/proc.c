@@ -265,27 +265,44 @@ bool proc_has_arg(pid_t pid, const char *arg, bool prefix)
 	return found;
 }
 
-int proc_start_time(pid_t pid, uint64_t *ticks)
+/* Numeric fields of /proc/PID/stat, numbered as in proc(5) (1 = pid). */
+static int stat_fields(pid_t pid, const int *want, uint64_t *out, int n)
 {
 	char *stat, *p;
-	int field, err = proc_read_file(pid, "stat", &stat, NULL);
+	int field = 2, i, err = proc_read_file(pid, "stat", &stat, NULL);
 
 	if (err)
 		return err;
 	/* comm may contain spaces and parentheses: fields restart after the last ')' */
 	p = strrchr(stat, ')');
-	if (!p) {
-		free(stat);
-		return -EINVAL;
-	}
-	for (field = 2; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%" SCNu64, ticks) != 1) {
-		free(stat);
-		return -EINVAL;
+	for (i = 0; i < n && p; i++) {
+		while (field < want[i] && p) {
+			p = strchr(p + 1, ' ');
+			field++;
+		}
+		if (!p || sscanf(p + 1, "%" SCNu64, &out[i]) != 1)
+			p = NULL;
 	}
 	free(stat);
-	return 0;
+	return p ? 0 : -EINVAL;
+}
+
+int proc_start_time(pid_t pid, uint64_t *ticks)
+{
+	static const int starttime[] = { 22 };
+
+	return stat_fields(pid, starttime, ticks, 1);
+}
+
+int proc_cpu_ticks(pid_t pid, uint64_t *ticks)
+{
+	static const int utime_stime[] = { 14, 15 };
+	uint64_t v[2];
+	int err = stat_fields(pid, utime_stime, v, 2);
+
+	if (!err)
+		*ticks = v[0] + v[1];
+	return err;
 }
 
 int proc_comm(pid_t pid, char *buf, size_t len)

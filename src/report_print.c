@@ -88,6 +88,14 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 	fprintf(out, "%s outstanding in %" PRId64 " blocks, %zu stacks, after %.1f s%s\n\n",
 		size, r->total_count, r->nrows, r->elapsed,
 		n < r->nrows ? " (top rows shown; --limit changes it)" : "");
+	if (r->cost.valid) {
+		fprintf(out, "leakbpf cost: %.0f probe hits/s x (trap %.2f us + BPF %.2f us) = %.2f%% of one CPU",
+			r->cost.hits_per_sec, r->cost.trap_ns / 1e3, r->cost.bpf_ns_per_hit / 1e3,
+			100 * r->cost.cpu_fraction);
+		if (r->cost.target_fraction >= 0)
+			fprintf(out, ", %.1f%% of the target's CPU time", 100 * r->cost.target_fraction);
+		fputs("\n\n", out);
+	}
 	for (i = 0; i < n; i++) {
 		const struct report_row *row = &r->rows[i];
 
@@ -151,6 +159,20 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		json_object_end(w);
 	}
 	json_array_end(w);
+	if (r->cost.valid) {
+		json_key(w, "overhead");
+		json_object_begin(w);
+		json_kv_double(w, "hits_per_sec", r->cost.hits_per_sec);
+		json_kv_double(w, "trap_ns", r->cost.trap_ns);
+		json_kv_double(w, "bpf_ns_per_hit", r->cost.bpf_ns_per_hit);
+		json_kv_double(w, "cpu_fraction", r->cost.cpu_fraction);
+		json_key(w, "target_fraction");
+		if (r->cost.target_fraction >= 0)
+			json_double(w, r->cost.target_fraction);
+		else
+			json_null(w);
+		json_object_end(w);
+	}
 	json_key(w, "lost");
 	json_object_begin(w);
 	for (c = 0; c < LB_CNT__COUNT; c++)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "proc.h"
@@ -58,6 +59,38 @@ static int set_python_config(struct session *s)
 	return tracer_set_proc(s->tracer, s->pid, &proc);
 }
 
+static int read_cost(struct session *s, struct cost_sample *c)
+{
+	struct timespec now;
+	int err = tracer_read_cost(s->tracer, &c->hits, &c->bpf_ns);
+
+	if (err)
+		return err;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	c->time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+	if (proc_cpu_ticks(s->pid, &c->target_ticks))
+		c->target_ticks = 0;
+	return 0;
+}
+
+/* Calibrates a trap and turns the kernel's BPF statistics on; tracing goes
+ * on without a cost figure if either is refused. */
+static void start_measuring_cost(struct session *s)
+{
+	int err = tracer_enable_stats(s->tracer);
+
+	if (!err)
+		err = tracer_calibrate_trap(s->tracer, &s->trap_ns);
+	if (!err)
+		err = read_cost(s, &s->cost_last);
+	if (err) {
+		pr_warn("cannot measure leakbpf's own cost: %s", strerror(-err));
+		return;
+	}
+	pr_info("one uprobe trap costs %.2f us here", s->trap_ns / 1e3);
+	s->cost_ready = true;
+}
+
 int session_attach(struct session *s, pid_t pid)
 {
 	int err;
@@ -86,6 +119,8 @@ int session_attach(struct session *s, pid_t pid)
 			pr_warn("cannot probe Py_FinalizeEx (%s): the report will be taken at exit, after module teardown",
 				strerror(-err));
 	}
+	if (s->opts.measure_cost)
+		start_measuring_cost(s);
 	if (!s->py_status && !s->opts.no_redirect) {
 		alloc_redirect_apply(&s->redirect, &s->py);
 		if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
@@ -182,6 +217,13 @@ int session_snapshot(struct session *s, struct report *r)
 	r->proc.redirect = redirect_state_name(s->redirect.state);
 	snprintf(r->proc.redirect_why, sizeof(r->proc.redirect_why), "%s", s->redirect.why);
 	r->proc.exited = s->exited;
+	if (s->cost_ready) {
+		struct cost_sample now;
+
+		if (!read_cost(s, &now) &&
+		    !cost_estimate(&s->cost_last, &now, s->trap_ns, sysconf(_SC_CLK_TCK), &r->cost))
+			s->cost_last = now;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	r->elapsed = (double)(now.tv_sec - s->started.tv_sec) +
 		     (double)(now.tv_nsec - s->started.tv_nsec) / 1e9;

@@ -140,3 +140,25 @@ def test_top_target_exits_mid_trace(bpf_ready, python, spawn, tmp_path):
     seen = [d for d in docs for p in d["processes"]
             if p["pid"] == target.pid and leak_rows(p)[0] >= BLOCK]
     assert seen, "no report showed the leak line %d (%d reports)" % (LEAK_LINE, len(docs))
+
+
+def test_top_reports_its_own_cost(bpf_ready, spawn):
+    """Every refresh says what tracing costs: probe hits per second, a trap
+    calibrated on this machine, BPF time per hit and the share of a CPU."""
+    target, _ = start_slow_leak(spawn, "/usr/bin/python3")
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "2", "--interval", "1",
+                                 "--json"], timeout=60)
+    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
+    docs = parse_json_lines(cp.stdout)
+    assert len(docs) == 2
+    cost = find_process(docs[1], target.pid).get("overhead")
+    assert cost, "no overhead in the report: %r" % sorted(find_process(docs[1], target.pid))
+    # slow_leak allocates ~20 blocks a second, each an entry, a return and later a free
+    assert cost["hits_per_sec"] > 5, cost
+    assert 10 < cost["trap_ns"] < 1e6, cost
+    assert cost["bpf_ns_per_hit"] > 0, cost
+    assert 0 < cost["cpu_fraction"] < 0.5, cost
+    assert cost["target_fraction"] is None or 0 <= cost["target_fraction"] <= 1, cost
+    text = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1"],
+                       timeout=60)
+    assert any(l.startswith("leakbpf cost: ") for l in text.stdout.splitlines()), text.stdout[:1500]
