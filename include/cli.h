@@ -12,6 +12,7 @@
 #include "session.h"
 
 #define EXIT_USAGE 2
+#define LEAKBPF_VERSION "0.1.0"
 
 struct command {
 	const char *name;

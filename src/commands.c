@@ -78,6 +78,7 @@ void print_overview(FILE *out)
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "  %-8s %s\n", "help", "show the help of a command");
+	fprintf(out, "  %-8s %s\n", "version", "print leakbpf's version");
 	fprintf(out, "\n'leakbpf help COMMAND' (or 'leakbpf COMMAND --help') for details.\n");
 }
 

@@ -17,6 +17,10 @@ int main(int argc, char **argv)
 		print_overview(stderr);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("leakbpf %s\n", LEAKBPF_VERSION);
+		return 0;
+	}
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		if (argc < 3 || argv[1][0] == '-') {
 			print_overview(stdout);

@@ -222,3 +222,11 @@ def test_top_kernel_thread(bpf_ready):
     assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
     line = one_line(cp, "top --pid 2")
     assert "kernel thread" in line, line
+
+
+def test_version_and_help(leakbpf):
+    cp = run_leakbpf(leakbpf, ["--version"], timeout=20)
+    assert cp.returncode == 0 and cp.stdout.startswith("leakbpf ") and not cp.stderr, cp
+    for args in (["help", "top"], ["top", "--help"]):
+        cp = run_leakbpf(leakbpf, args, timeout=20)
+        assert cp.returncode == 0 and cp.stdout.startswith("usage: leakbpf top"), (args, cp)
