@@ -96,8 +96,8 @@ demo: deps
 	$(Q)tests/demo.sh $(OUTPUT)/leakbpf
 
 # Not a test: measures leakbpf against the alternatives, writes bench/RESULTS.md.
-bench: deps
-	$(Q)deploy/install-bench-deps.sh
+bench:
+	$(Q)deploy/install-deps.sh bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)/usr/bin/python3 bench/run.py $(abspath $(OUTPUT))/leakbpf $(abspath $(OUTPUT)) $(BENCH_ARGS)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs the Debian packages leakbpf needs to build and test, if missing.
+# Installs the Debian packages leakbpf needs, if missing: to build and test
+# (no argument), or also what `make bench` compares with ("bench").
 # Run as root (apt-get). Safe to run again: installs nothing when all is there.
 set -euo pipefail
 
@@ -10,8 +11,11 @@ packages=(
 	libelf-dev zlib1g-dev		# ELF symbols (libbpf needs both)
 	libcapstone-dev			# x86 decoding: allocator tables in stripped interpreters
 	python3 python3.11 python3-pytest
-	util-linux procps		# setpriv, ps in the tests
+	util-linux procps		# setpriv, unshare, ps in the tests
 )
+if [ "${1:-}" = bench ]; then
+	packages+=(bpftrace heaptrack austin python3-gunicorn python3-flask wrk)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -22,7 +26,7 @@ done
 if ((${#missing[@]})); then
 	echo "installing: ${missing[*]}"
 	if [ "$(id -u)" != 0 ]; then
-		echo "deploy/install-deps.sh: installing packages needs root: run 'sudo make check'" >&2
+		echo "deploy/install-deps.sh: installing packages needs root: run 'sudo make check' (or bench)" >&2
 		exit 1
 	fi
 	export DEBIAN_FRONTEND=noninteractive

@@ -377,6 +377,18 @@ def run_leakbpf(leakbpf, args, timeout=TOP_TIMEOUT, env=None, prefix=()):
             timeout, " ".join(argv), (e.stderr or b"")[-2000:]))
 
 
+def top_once(leakbpf, pid, interval=1.5):
+    """`leakbpf top --pid PID -n 1 --json`, checked: exit 0, one valid
+    document. Returns (CompletedProcess, the process's entry)."""
+    cp = run_leakbpf(leakbpf, ["top", "--pid", pid, "-n", "1", "--interval", interval, "--json"],
+                     timeout=60)
+    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
+    docs = parse_json_lines(cp.stdout)
+    assert len(docs) == 1, "-n 1 --json: expected one JSON line, got %d" % len(docs)
+    validate_report(docs[0])
+    return cp, find_process(docs[0], pid)
+
+
 def parse_json_lines(text, what="leakbpf top --json"):
     """One JSON document per non-empty line."""
     docs = []
@@ -464,6 +476,14 @@ def bytes_by_line(proc, path):
         e[1] += row["count"]
         e[2].append(row)
     return agg
+
+
+def rows_at_line(proc, path, line, first=3):
+    """The rows among the first `first` whose innermost Python frame is
+    path:line (first=None: all rows)."""
+    rows = proc["rows"] if first is None else proc["rows"][:first]
+    return [r for r in rows if python_frames(r) and same_file(python_frames(r)[0]["file"], path)
+            and python_frames(r)[0]["line"] == line]
 
 
 def fmt_rows(rows, limit=8):

@@ -9,9 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import (LineReader, find_process, fmt_rows, marker_line, parse_json_lines,
-                      pid_alive, program, py_env, python_frames, run_leakbpf, same_file,
-                      validate_report)
+from conftest import (LineReader, fmt_rows, marker_line, pid_alive, program, py_env, rows_at_line,
+                      top_once)
 
 PYENV = "/root/.pyenv/versions/3.12.1"
 INSIDE = "/mnt/lb-ns-py"
@@ -39,17 +38,9 @@ def test_top_interpreter_only_inside_mount_namespace(bpf_ready, spawn):
     pid = int(line.split("=")[1])
     with open("/proc/%d/maps" % pid) as f:
         assert INSIDE + "/lib/libpython3.12" in f.read(), "libpython not mapped from inside"
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", pid, "-n", "1", "--interval", "1.5", "--json"],
-                     timeout=60)
-    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
-    docs = parse_json_lines(cp.stdout)
-    assert len(docs) == 1
-    validate_report(docs[0])
-    proc = find_process(docs[0], pid)
+    _, proc = top_once(bpf_ready, pid)
     assert proc["python"] == "3.12.1", "interpreter not recognised: %r" % proc["python"]
     assert proc["redirect"] == "on", proc["redirect_reason"]
-    mine = [r for r in proc["rows"][:3] if python_frames(r)
-            and same_file(python_frames(r)[0]["file"], src)
-            and python_frames(r)[0]["line"] == leak_line]
+    mine = rows_at_line(proc, src, leak_line)
     assert mine, "leak line not among the top rows:\n%s" % fmt_rows(proc["rows"])
     assert pid_alive(pid), "target died"

@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 
-from conftest import (LineReader, find_process, fmt_rows, marker_line, parse_json_lines,
-                      pid_alive, program, py_env, python_frames, run_leakbpf, same_file,
-                      validate_report)
+from conftest import (LineReader, fmt_rows, marker_line, pid_alive, program, py_env, rows_at_line,
+                      top_once)
 
 SRC = str(program("slow_leak.py"))
 LEAK_LINE = marker_line(SRC, "# LEAK")
@@ -32,20 +31,12 @@ def test_redirect_guard(bpf_ready, spawn, args, env, state, needle):
     reader = LineReader(target.stdout, "slow_leak")
     line = reader.readline(30)
     assert line and line.startswith("ready pid="), "target did not start: %r" % line
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1.5",
-                                 "--json"], timeout=60)
-    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
-    docs = parse_json_lines(cp.stdout)
-    assert len(docs) == 1
-    validate_report(docs[0])
-    proc = find_process(docs[0], target.pid)
+    cp, proc = top_once(bpf_ready, target.pid)
     assert proc["redirect"] == state, "redirect %r (%s), expected %r" % (
         proc["redirect"], proc["redirect_reason"], state)
     assert needle in proc["redirect_reason"].lower(), proc["redirect_reason"]
     if state == "refused":
         assert "refused" in cp.stderr, "refusal not said on stderr: %r" % cp.stderr
-    mine = [r for r in proc["rows"][:3] if python_frames(r)
-            and same_file(python_frames(r)[0]["file"], SRC)
-            and python_frames(r)[0]["line"] == LEAK_LINE]
+    mine = rows_at_line(proc, SRC, LEAK_LINE)
     assert mine, "leak line not among the top rows:\n%s" % fmt_rows(proc["rows"])
     assert pid_alive(target.pid), "target died"

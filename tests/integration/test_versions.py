@@ -16,9 +16,9 @@ interpreters, `leakbpf record` must:
 import json
 import subprocess
 
-from conftest import (bytes_by_line, find_process, fmt_rows, marker_line, parse_json_lines,
-                      pid_alive, program, py_env, python_frames, run_leakbpf, same_file,
-                      start_slow_leak, validate_report)
+from conftest import (bytes_by_line, fmt_rows, marker_line, pid_alive, program, py_env,
+                      python_frames, rows_at_line, same_file, start_slow_leak, top_once,
+                      validate_report)
 
 SRC = program("leak_two_ways.py")
 THREAD_LINE = marker_line(SRC, "# LEAK-THREAD")
@@ -90,17 +90,9 @@ def test_top_on_every_interpreter(bpf_ready, any_python, spawn):
     src = program("slow_leak.py")
     leak_line = marker_line(src, "# LEAK")
     target, _ = start_slow_leak(spawn, any_python)
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1.5",
-                                 "--json"], timeout=60)
-    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
-    docs = parse_json_lines(cp.stdout)
-    assert len(docs) == 1
-    validate_report(docs[0])
-    proc = find_process(docs[0], target.pid)
+    cp, proc = top_once(bpf_ready, target.pid)
     assert proc["python"] == interpreter_version(any_python)
-    mine = [r for r in proc["rows"][:3] if python_frames(r)
-            and same_file(python_frames(r)[0]["file"], src)
-            and python_frames(r)[0]["line"] == leak_line]
+    mine = rows_at_line(proc, src, leak_line)
     assert mine, "leak line %d not among the top 3 rows:\n%s" % (leak_line,
                                                                 fmt_rows(proc["rows"], 8))
     assert pid_alive(target.pid), "target died"
