@@ -6,7 +6,7 @@ For each leak program x interpreter:
     tracemalloc's statistics('lineno') for its own file;
   - `leakbpf record --json` of the program: summing the bytes of all rows
     whose innermost (Python) frame is program:line, the `# LEAK` line ranks
-    first among the program's lines, and its bytes are within 10% of
+    first among the program's lines, and its bytes are within 5% of
     tracemalloc's bytes for that line;
   - the biggest leak-line row has the frames leak_fn (leak line) <- main
     (CALL-LEAK line) <- <module> (CALL-MAIN line), and rows holding >= 90%
@@ -33,7 +33,8 @@ LEAK_PROGRAMS = [
     ("leak_list.py", "leak_list"),
 ]
 
-TOLERANCE = 0.10
+# issue 4: full mode within 5% of tracemalloc (measured: within 0.2%)
+TOLERANCE = 0.05
 
 
 def tracemalloc_reference(python, src, tmp_path):
@@ -120,7 +121,7 @@ UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 **
 
 def test_text_report(record, python, tmp_path):
     """Text format: first row is leak_bytes.py's leak line (20 MB dominates
-    everything in the process), with its size within 10% of tracemalloc,
+    everything in the process), with its size within 5% of tracemalloc,
     followed by its traceback innermost first; a `lost:` line follows."""
     prog, func = "leak_bytes.py", "leak_bytes"
     src = program(prog)
@@ -141,7 +142,7 @@ def test_text_report(record, python, tmp_path):
     assert same_file(m.group("file"), src) and int(m.group("line")) == leak_line, \
         "first row is %r, expected %s:%d\n%s" % (lines[i], src, leak_line, text[:3000])
     size = float(m.group("size")) * UNITS[m.group("unit")]
-    # The printed size is rounded (e.g. "19.1 MiB"): the 10% bound covers it.
+    # The printed size is rounded (e.g. "19.1 MiB"): the 5% bound covers it.
     assert abs(size - tm_bytes) <= TOLERANCE * tm_bytes, \
         "text size %r vs tracemalloc %d B" % (lines[i], tm_bytes)
     tb = []

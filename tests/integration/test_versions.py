@@ -152,3 +152,19 @@ def test_c_thread_without_thread_state(record, any_python):
     assert not python_frames(rows[0]), "the C thread's block carries Python frames: %r" % (
         rows[0]["frames"],)
     assert proc["counters"]["no_thread_state"] >= 1
+
+
+def test_native_allocation_on_calling_python_line(record, any_python):
+    """C code called from Python (libc malloc through ctypes) allocates:
+    the blocks are reported on the Python line that called it."""
+    src = program("native_from_python.py")
+    line = marker_line(src, "# NATIVE")
+    res = record([any_python, src], extra=["--limit", "0"], env=py_env(NATIVE_N=20))
+    assert res.returncode == 0, res.describe()
+    proc = validate_report(res.report, check_deltas_equal=True)[0]
+    got = sum(r["bytes"] for r in rows_at_line(proc, src, line, first=None))
+    # the 20 blocks, plus at most the Python ints holding the pointers and
+    # the list, which the same line makes
+    want = 20 * 54321
+    assert want <= got <= want + 20 * 256, "%d bytes on line %d, expected %d:\n%s" % (
+        got, line, want, fmt_rows(proc["rows"], 10))
