@@ -139,7 +139,6 @@ def bench_loop(leakbpf, tmp):
     ]
     results = []
     base = None
-    notes = {}
     for name, cmd, extra in variants:
         env = clean_env(**extra)
         report = None
@@ -177,7 +176,6 @@ def bench_loop(leakbpf, tmp):
             hits = 2 * counters["allocations"] + counters["frees"]
             note = "leak line ranked %s; %d probe hits, %.0f hits/s over the run (%.1f s)" % (
                 "first" if rank == 1 else ("#%s" % rank), hits, hits / wall, wall)
-            notes["leakbpf"] = (rank, hits, wall)
         results.append((name, t, note))
     return results, base
 
@@ -239,7 +237,6 @@ def bench_gunicorn(leakbpf, tmp, seconds):
              "--chdir", HERE, "flask_app:app"], env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         helpers = []
-        note = ""
         try:
             if not wait_port(port):
                 results.append((name, None, "gunicorn did not start"))
@@ -265,7 +262,7 @@ def bench_gunicorn(leakbpf, tmp, seconds):
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(2)
             rps = wrk(port, seconds)
-            results.append((name, rps, note))
+            results.append((name, rps, ""))
         finally:
             for h in helpers:
                 h.send_signal(signal.SIGINT)

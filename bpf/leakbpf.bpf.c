@@ -295,18 +295,18 @@ static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
 
 static __always_inline int mmap_entry(struct pt_regs *ctx, __u64 len, __u64 flags)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct lb_pending *outer = outer_call((__u32)id, PT_REGS_SP(ctx));
+	struct lb_pending *outer;
 
-	/* mmap inside malloc is malloc's business: count it as nested so the
-	 * return probe does not close the outer call */
-	if (outer) {
+	/* An anonymous mapping is an allocation. on_entry also sees when it is
+	 * malloc's own (nested in a tracked call) and counts it as such. */
+	if (flags & MAP_ANONYMOUS_FLAG)
+		return on_entry(ctx, LB_FN_MMAP, len, 0, 0);
+	/* A file mapping is not, but its return probe fires all the same: made
+	 * inside a tracked call, it must not close that call. */
+	outer = outer_call((__u32)bpf_get_current_pid_tgid(), PT_REGS_SP(ctx));
+	if (outer)
 		outer->nested++;
-		return 0;
-	}
-	if (!(flags & MAP_ANONYMOUS_FLAG))
-		return 0;
-	return on_entry(ctx, LB_FN_MMAP, len, 0, 0);
+	return 0;
 }
 
 /*

@@ -33,8 +33,9 @@ int cost_estimate(const struct cost_sample *prev, const struct cost_sample *now,
 		  double trap_ns, long ticks_per_sec, struct cost_estimate *out);
 
 /* Calibration: a function of our own whose first instruction the kernel
- * emulates (push), like malloc's, and a timer of n calls to it. */
+ * emulates (push), like malloc's, and the shortest time, in seconds, that
+ * n calls to it took over several tries. */
 void cost_calibration_target(void);
-double cost_time_calls(long n);
+double cost_time_calls(long n, int tries);
 
 #endif

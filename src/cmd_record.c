@@ -352,7 +352,10 @@ int cmd_record(int argc, char **argv)
 	}
 	if (rc < 0)
 		pr_err("tracing failed: %s", strerror(-rc));
-	/* the report's rows point into the session's symboliser: print first */
+	/* the target is left as it was before anything is written (a full pipe
+	 * may block), but the report's rows point into the session's
+	 * symboliser: close the session only after printing */
+	session_detach(&rec.session);
 	if (write_report(&rec))
 		rc = 1;
 	report_free(&rec.report);

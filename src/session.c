@@ -133,7 +133,6 @@ int session_attach(struct session *s, pid_t pid)
 static int on_event(void *ctx, const struct lb_event *ev)
 {
 	struct session *s = ctx;
-
 	struct timespec now;
 	uint64_t lag;
 
@@ -234,7 +233,9 @@ void session_detach(struct session *s)
 {
 	int err;
 
-	if (s->redirect.state == REDIRECT_ON || s->redirect.guardian_fd >= 0) {
+	/* the guardian runs from before the first write until the restore:
+	 * its pipe open means "not restored yet" */
+	if (s->redirect.guardian_fd >= 0) {
 		enum redirect_state was = s->redirect.state;
 
 		err = alloc_redirect_restore(&s->redirect);

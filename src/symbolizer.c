@@ -47,7 +47,6 @@ struct sym_process {
 	struct proc_maps maps;		/* snapshot, refreshed on a miss */
 	bool have_maps;
 	uint64_t maps_batch;		/* batch of the last refresh */
-	const uint64_t *batch;		/* the symboliser's current batch */
 };
 
 struct symbolizer {
@@ -109,7 +108,6 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_targ
 	if (!p)
 		return -ENOMEM;
 	p->pid = pid;
-	p->batch = &s->batch;
 	if (py) {
 		p->python = true;
 		p->minor = py->minor;
@@ -229,7 +227,7 @@ static uint64_t field_ptr(const uint8_t *buf, int16_t off)
  * object freed and replaced at the same address is noticed. Not more often:
  * at one read per frame per stack the symboliser falls behind an importing
  * interpreter, and stacks resolved late find their code objects freed. */
-static struct code_info *code_info(struct sym_process *p, uint64_t addr)
+static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint64_t batch)
 {
 	const struct lb_py_offsets *o = &p->off;
 	struct code_info *c = u64map_get(&p->codes, addr);
@@ -237,7 +235,7 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	uint64_t fname, name, lt;
 	int32_t first = 0;
 
-	if (p->gone || (c && c->checked == *p->batch))
+	if (p->gone || (c && c->checked == batch))
 		return c;
 	if (proc_read_mem(p->pid, addr, buf, sizeof(buf))) {
 		pr_debug("process %d: code object at 0x%" PRIx64 " unreadable", p->pid, addr);
@@ -246,7 +244,7 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	/* a code object freed before we got to it (a module body, exec'd
 	 * source) may hold anything now: only a live code object is read */
 	if (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) {
-		pr_debug("process %d: 0x%" PRIx64 " is no longer a code object (type 0x%" PRIx64 ", want 0x%" PRIx64 ")", p->pid, addr, field_ptr(buf, OB_TYPE_OFFSET), p->code_type);
+		pr_debug("process %d: 0x%" PRIx64 " is no longer a code object", p->pid, addr);
 		return c;
 	}
 	fname = field_ptr(buf, o->code_filename);
@@ -255,7 +253,7 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	memcpy(&first, buf + o->code_firstlineno, sizeof(first));
 	if (c && c->filename_ptr == fname && c->name_ptr == name && c->linetable_ptr == lt &&
 	    c->firstlineno == first) {
-		c->checked = *p->batch;
+		c->checked = batch;
 		return c;
 	}
 	if (!c) {
@@ -267,7 +265,7 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 	}
 	free(c->linetable);
 	u64map_clear(&c->lines, NULL);
-	c->checked = *p->batch;
+	c->checked = batch;
 	c->filename_ptr = fname;
 	c->name_ptr = name;
 	c->linetable_ptr = lt;
@@ -284,10 +282,10 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr)
 }
 
 /* Fills out; false for a frame the interpreter itself does not show. */
-static bool python_frame(struct sym_process *p, const struct lb_frame *f,
+static bool python_frame(struct sym_process *p, const struct lb_frame *f, uint64_t batch,
 			 struct resolved_frame *out)
 {
-	struct code_info *c = code_info(p, f->code);
+	struct code_info *c = code_info(p, f->code, batch);
 	char buf[40];
 	int line = 0;
 
@@ -350,17 +348,17 @@ static struct elf_image *elf_for(struct symbolizer *s, pid_t pid, const char *pa
 	return img;
 }
 
-static const struct proc_mapping *mapping_of(struct sym_process *p, uint64_t ip)
+static const struct proc_mapping *mapping_of(struct sym_process *p, uint64_t ip, uint64_t batch)
 {
 	const struct proc_mapping *m = NULL;
 
 	if (p->have_maps)
 		m = proc_maps_find_addr(&p->maps, ip);
-	if (!m && !p->gone && p->maps_batch != *p->batch) {
+	if (!m && !p->gone && p->maps_batch != batch) {
 		/* libraries loaded since the last snapshot; at most once a batch,
 		 * for an address no mapping holds (a JIT, a bad unwind) misses
 		 * every time, and reading maps costs milliseconds */
-		p->maps_batch = *p->batch;
+		p->maps_batch = batch;
 		proc_maps_free(&p->maps);
 		p->have_maps = !proc_maps_read(p->pid, &p->maps);
 		if (p->have_maps)
@@ -372,7 +370,7 @@ static const struct proc_mapping *mapping_of(struct sym_process *p, uint64_t ip)
 static void native_frame(struct symbolizer *s, struct sym_process *p, uint64_t ip,
 			 bool return_address, struct resolved_frame *out)
 {
-	const struct proc_mapping *m = mapping_of(p, ip);
+	const struct proc_mapping *m = mapping_of(p, ip, s->batch);
 	struct elf_image *img = NULL;
 	const char *name;
 	uint64_t vaddr, off;
@@ -411,7 +409,7 @@ static struct resolved_stack *unattributed(uint64_t key)
 
 static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 {
-	static struct lb_stack st;	/* 1 KiB: keep it off the C stack */
+	static struct lb_stack st;	/* 1.3 KiB: keep it off the C stack */
 	struct sym_process *p;
 	struct resolved_stack *r;
 	int nnative = 0, i, n;
@@ -433,7 +431,7 @@ static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 	for (i = 0; i < nnative && p; i++)
 		native_frame(s, p, st.native[i], i > 0, &r->frames[r->nframes++]);
 	for (i = 0; i < st.depth && p; i++)
-		if (python_frame(p, &st.frames[i], &r->frames[r->nframes]))
+		if (python_frame(p, &st.frames[i], s->batch, &r->frames[r->nframes]))
 			r->nframes++;
 	if (!r->nframes) {
 		r->frames[0].file = strtab_intern("[unknown]");

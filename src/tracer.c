@@ -169,13 +169,26 @@ void tracer_free(struct tracer *t)
 	free(t);
 }
 
-/* One probe of program at offset in path, kept as a set of one. */
+/* One probe of prog at offset in path, as a set of one. */
 static int attach_one(struct tracer *t, struct bpf_program *prog, pid_t pid, const char *path,
 		      uint64_t offset, struct uprobe_set **out)
 {
-	uint64_t cookie = 0;
+	return uprobe_set_attach(prog, t->multi, pid, path, &offset, NULL, 1, false, out);
+}
 
-	return uprobe_set_attach(prog, t->multi, pid, path, &offset, &cookie, 1, false, out);
+/* Probes of prog for pid, kept until tracer_detach_pid. */
+static int attach_kept(struct tracer *t, struct bpf_program *prog, pid_t pid, const char *path,
+		       const uint64_t *offsets, const uint64_t *cookies, size_t n, bool retprobe)
+{
+	struct uprobe_set *set;
+	int err = uprobe_set_attach(prog, t->multi, pid, path, offsets, cookies, n, retprobe, &set);
+
+	if (err)
+		return err;
+	err = keep_link(t, pid, set);
+	if (err)
+		uprobe_set_destroy(set);
+	return err;
 }
 
 static bool is_libc(const char *base)
@@ -191,8 +204,7 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 	const struct proc_mapping *m;
 	struct elf_image *img = NULL;
 	uint64_t entry_off[NPROBES], entry_fn[NPROBES], ret_off[NPROBES];
-	size_t i, attached = 0, nentry = 0, nret = 0;
-	struct uprobe_set *set;
+	size_t i, nentry = 0, nret = 0;
 	int err;
 
 	err = proc_maps_read(pid, &maps);
@@ -219,15 +231,10 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 	for (i = 0; i < NPROBES; i++) {
 		const struct probe_spec *p = &libc_probes[i];
 		struct elf_symbol sym;
-		uint64_t off;
+		uint64_t off, skip = 0;
+		uint8_t code[32];
 
 		err = elf_image_find_symbol(img, p->symbol, &sym);
-		if (!err && p->past_null_check) {
-			uint8_t code[32];
-
-			if (!elf_image_read(img, sym.vaddr, code, sizeof(code)))
-				sym.vaddr += probe_point_past_null_check(code, sizeof(code));
-		}
 		if (!err)
 			err = elf_image_vaddr_to_offset(img, sym.vaddr, &off);
 		if (err) {
@@ -236,43 +243,26 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 			snprintf(why, why_len, "%s has no %s: cannot trace process %d", m->path, p->symbol, pid);
 			goto out;
 		}
-		entry_off[nentry] = off;
+		if (p->past_null_check && !elf_image_read(img, sym.vaddr, code, sizeof(code)))
+			skip = probe_point_past_null_check(code, sizeof(code));
+		entry_off[nentry] = off + skip;
 		entry_fn[nentry++] = p->fn;
-		if (p->has_return) {
-			/* the return probe belongs at the function's entry */
-			err = elf_image_find_symbol(img, p->symbol, &sym);
-			if (!err)
-				err = elf_image_vaddr_to_offset(img, sym.vaddr, &off);
-			if (err)
-				goto out;
+		/* the return probe belongs at the function's entry */
+		if (p->has_return)
 			ret_off[nret++] = off;
-		}
 	}
 	/* returns first: a call already under way then returns unseen instead
 	 * of leaving an entry without its return */
-	err = uprobe_set_attach(t->skel->progs.alloc_return, t->multi, pid, host_path, ret_off,
-				NULL, nret, true, &set);
-	if (!err) {
-		err = keep_link(t, pid, set);
-		if (err)
-			uprobe_set_destroy(set);
-	}
-	if (!err) {
-		err = uprobe_set_attach(t->skel->progs.alloc_enter, t->multi, pid, host_path,
-					entry_off, entry_fn, nentry, false, &set);
-		if (!err) {
-			err = keep_link(t, pid, set);
-			if (err)
-				uprobe_set_destroy(set);
-		}
-	}
+	err = attach_kept(t, t->skel->progs.alloc_return, pid, host_path, ret_off, NULL, nret, true);
+	if (!err)
+		err = attach_kept(t, t->skel->progs.alloc_enter, pid, host_path, entry_off, entry_fn,
+				  nentry, false);
 	if (err) {
 		snprintf(why, why_len, "cannot attach uprobes to %s in process %d: %s", m->path, pid,
 			 strerror(-err));
 		goto out;
 	}
-	attached = nentry + nret;
-	pr_info("attached %zu probes to %s in process %d", attached, m->path, pid);
+	pr_info("attached %zu probes to %s in process %d", nentry + nret, m->path, pid);
 	err = 0;
 out:
 	if (err)
@@ -285,15 +275,8 @@ out:
 int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   uint64_t offset)
 {
-	struct uprobe_set *set;
-	int err = attach_one(t, t->skel->progs.finalize_enter, pid, host_path, offset, &set);
-
-	if (err)
-		return err;
-	err = keep_link(t, pid, set);
-	if (err)
-		uprobe_set_destroy(set);
-	return err;
+	return attach_kept(t, t->skel->progs.finalize_enter, pid, host_path, &offset, NULL, 1,
+			   false);
 }
 
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
@@ -431,10 +414,11 @@ int tracer_read_cost(struct tracer *t, uint64_t *hits, uint64_t *bpf_ns)
 }
 
 #define CALIBRATION_CALLS 2000
+#define CALIBRATION_TRIES 3	/* the best of them: the other core may be busy */
 
 /* Times calls to a function of our own, bare and under an empty uprobe: the
- * difference is what one trap costs here (0.6 us on the machines this was
- * written on; 0.3-1 us on bare metal; more under nested virtualisation). */
+ * difference is what one trap costs here (0.6-0.9 us measured on the nested
+ * virtualisation machines this was written on). */
 int tracer_calibrate_trap(struct tracer *t, double *trap_ns)
 {
 	uint64_t addr = (uint64_t)(uintptr_t)cost_calibration_target, off;
@@ -442,7 +426,7 @@ int tracer_calibrate_trap(struct tracer *t, double *trap_ns)
 	struct uprobe_set *set = NULL;
 	struct proc_maps maps;
 	double bare, probed;
-	int err, i;
+	int err;
 
 	err = proc_maps_read(getpid(), &maps);
 	if (err)
@@ -453,22 +437,12 @@ int tracer_calibrate_trap(struct tracer *t, double *trap_ns)
 		return -ENOENT;
 	}
 	off = addr - m->start + m->offset;
-	bare = cost_time_calls(CALIBRATION_CALLS);
-	for (i = 0; i < 2; i++) {
-		double again = cost_time_calls(CALIBRATION_CALLS);
-
-		bare = again < bare ? again : bare;
-	}
+	bare = cost_time_calls(CALIBRATION_CALLS, CALIBRATION_TRIES);
 	err = attach_one(t, t->skel->progs.calibrate, getpid(), m->path, off, &set);
 	proc_maps_free(&maps);
 	if (err)
 		return err;
-	probed = cost_time_calls(CALIBRATION_CALLS);
-	for (i = 0; i < 2; i++) {
-		double again = cost_time_calls(CALIBRATION_CALLS);
-
-		probed = again < probed ? again : probed;
-	}
+	probed = cost_time_calls(CALIBRATION_CALLS, CALIBRATION_TRIES);
 	uprobe_set_destroy(set);
 	*trap_ns = probed > bare ? (probed - bare) * 1e9 / CALIBRATION_CALLS : 0;
 	return 0;

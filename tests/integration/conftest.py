@@ -478,6 +478,27 @@ def bytes_by_line(proc, path):
     return agg
 
 
+LEAKBPF_PROGRAMS = {"alloc_enter", "alloc_return", "finalize_enter", "stop_at_entry",
+                    "calibrate"}
+
+
+def assert_no_probes_left(timeout=10):
+    """None of leakbpf's BPF programs is loaded any more: a probe cannot
+    outlive the program it runs, so none is left in any process. The kernel
+    frees a program shortly after its last link closes: allow it a moment."""
+    if not shutil.which("bpftool"):
+        pytest.skip("bpftool not installed")
+    deadline = time.monotonic() + timeout
+    while True:
+        out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True,
+                             text=True, timeout=30).stdout
+        left = sorted({p.get("name") for p in json.loads(out or "[]")} & LEAKBPF_PROGRAMS)
+        if not left:
+            return
+        assert time.monotonic() < deadline, "BPF programs still loaded after leakbpf ended: %s" % left
+        time.sleep(0.25)
+
+
 def rows_at_line(proc, path, line, first=3):
     """The rows among the first `first` whose innermost Python frame is
     path:line (first=None: all rows)."""

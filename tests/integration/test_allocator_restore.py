@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import (LineReader, find_process, pid_alive, program, py_env,
+from conftest import (assert_no_probes_left, LineReader, find_process, pid_alive, program, py_env,
                       validate_report)
 
 REDIRECT_WAIT = 15       # s, attach + redirect
@@ -191,7 +191,10 @@ def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, endin
         reports = [l for l in read_file(out_path).splitlines() if l.strip()]
         assert reports, "top -n 10 printed nothing" + diag()
 
-    # 4. The target is unharmed: frees the blocks allocated while redirected,
+    # 4. No probe is left behind.
+    assert_no_probes_left()
+
+    # 5. The target is unharmed: frees the blocks allocated while redirected,
     # keeps working, and exits normally.
     msg = tgt.query("drop")
     assert msg["kept"] == 0 and msg["tables"] == orig
@@ -236,6 +239,7 @@ def test_record_redirect_then_normal_exit(bpf_ready, python, spawn, tmp_path):
     assert rc == 0, "leakbpf record exit status %s\nstderr:\n%s" % (
         rc, read_file(tmp_path / "record.stderr"))
     assert not pid_alive(pid)
+    assert_no_probes_left()
     doc = json.loads(report.read_text())
     validate_report(doc, check_deltas_equal=True)
     find_process(doc, pid)
