@@ -195,13 +195,18 @@ static __always_inline int on_entry(struct pt_regs *ctx, enum lb_fn fn, __u64 si
 		.sp = sp, .fn = fn,
 	};
 
-	if (frozen(current_proc(tgid)))
+	struct lb_proc *proc = current_proc(tgid);
+
+	if (frozen(proc))
 		return 0;
 	outer = outer_call(tid, sp);
 	if (outer) {
 		outer->nested++;
 		return 0;
 	}
+	/* sampled mode between windows: the probes are still (or already) in */
+	if (proc && (proc->flags & (LB_PROC_SAMPLED | LB_PROC_WINDOW)) == LB_PROC_SAMPLED)
+		return 0;
 	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
 		count(LB_CNT_PENDING_MAP_FULL);
 	return 0;

@@ -35,6 +35,7 @@ struct alloc_redirect {
 	uint64_t slot[REDIRECT_SLOTS];	/* addresses written */
 	uint64_t original[REDIRECT_SLOTS];
 	uint64_t replacement[REDIRECT_SLOTS];
+	bool armed;			/* the slots hold our values now */
 	pid_t guardian;
 	int guardian_fd;		/* write end: closing it = "restore now" */
 	char why[200];
@@ -46,6 +47,14 @@ const char *redirect_state_name(enum redirect_state s);
  * trace: on refusal r->state says so and tracing continues with what libc
  * probes can see. */
 void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t);
+/* Sampled mode arms the redirect only during its windows. prepare checks
+ * as apply does and starts the guardian (state REDIRECT_ON, not armed);
+ * arm writes our values where the slots hold the originals; disarm puts
+ * the originals back in the process and in children forked meanwhile. The
+ * guardian covers every moment in between. 0 or -errno. */
+void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t);
+int alloc_redirect_arm(struct alloc_redirect *r);
+int alloc_redirect_disarm(struct alloc_redirect *r);
 /* Puts the original slots back (where they still hold our values) in the
  * process and in its descendants forked meanwhile; stops the guardian. */
 int alloc_redirect_restore(struct alloc_redirect *r);

@@ -49,6 +49,9 @@ enum {
 	TRACE_OPT_MAX_DEPTH,
 	TRACE_OPT_NATIVE_STACKS,
 	TRACE_OPT_NO_REDIRECT,
+	TRACE_OPT_MODE,
+	TRACE_OPT_MAX_OVERHEAD,
+	TRACE_OPT_SEED,
 };
 
 #define TRACE_LONG_OPTIONS                                                   \
@@ -57,9 +60,17 @@ enum {
 	{ "max-depth", required_argument, NULL, TRACE_OPT_MAX_DEPTH },       \
 	{ "native-stacks", no_argument, NULL, TRACE_OPT_NATIVE_STACKS },     \
 	{ "no-redirect", no_argument, NULL, TRACE_OPT_NO_REDIRECT },         \
+	{ "mode", required_argument, NULL, TRACE_OPT_MODE },                 \
+	{ "max-overhead", required_argument, NULL, TRACE_OPT_MAX_OVERHEAD }, \
+	{ "seed", required_argument, NULL, TRACE_OPT_SEED },                 \
 	{ "verbose", no_argument, NULL, 'v' }
 
 #define TRACE_OPTIONS_HELP                                                                \
+	"  --mode MODE         sampled: short windows, estimated bytes, bounded cost;\n"     \
+	"                      full: every allocation (exact, slow); see each command\n"     \
+	"  --max-overhead PCT  sampled: keep leakbpf under PCT% of the target's CPU\n"      \
+	"                      time (default 1)\n"                                           \
+	"  --seed N            sampled: where windows fall (default fixed)\n"               \
 	"  --max-depth N       Python frames kept per stack (1-64, default 64)\n"             \
 	"  --max-allocs N      live allocations tracked (default 1048576)\n"                  \
 	"  --max-stacks N      distinct stacks tracked (default 65536)\n"                     \

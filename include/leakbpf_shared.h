@@ -107,6 +107,12 @@ struct lb_proc {
 #define LB_PROC_PYTHON		(1u << 0)	/* walk Python stacks */
 #define LB_PROC_FROZEN		(1u << 1)	/* ignore allocations and frees (report taken) */
 #define LB_PROC_STOP_AT_FINALIZE (1u << 2)	/* signal the tracer when Py_FinalizeEx starts */
+/* Sampled mode: allocations are recorded only while a window is open (the
+ * probes go in before it opens and come out after it closes); frees are
+ * always paired. Userspace takes each window's samples out of the allocs
+ * map when it closes. */
+#define LB_PROC_SAMPLED		(1u << 3)
+#define LB_PROC_WINDOW		(1u << 4)
 
 /* One Python frame of a captured stack. */
 struct lb_frame {

@@ -56,6 +56,11 @@ bool proc_is_running(pid_t pid);
 
 /* Memory of the target through process_vm_readv. -errno on failure. */
 int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
+/* n reads of `each` bytes at addr[i] into bufs + i * each, in few calls;
+ * ok[i] says which ranges could be read. 0, or -errno if the process
+ * cannot be read at all. */
+int proc_read_ranges(pid_t pid, const uint64_t *addr, size_t n, size_t each, uint8_t *bufs,
+		     bool *ok);
 /* Writes through /proc/PID/mem (works for read-only private mappings too). */
 int proc_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
 

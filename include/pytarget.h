@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "leakbpf_shared.h"
+#include "py_work_clock.h"
 
 struct py_target {
 	pid_t pid;
@@ -28,6 +29,8 @@ struct py_target {
 	const char *tables_method;
 	uint64_t raw_malloc_default;	/* _PyMem_RawMalloc, 0 unknown (stripped) */
 	uint64_t obj_malloc_default;	/* _PyObject_Malloc, 0 unknown */
+	uint64_t type_type_addr;	/* PyType_Type: tells objects from other memory */
+	struct work_clock_loc work_clock; /* link-time (GLOBAL) or interp offset */
 	char why[320];			/* why detection failed, for the user */
 };
 
@@ -38,5 +41,8 @@ struct py_target {
  * other -errno: the process could not be inspected.
  */
 int py_target_detect(pid_t pid, struct py_target *t);
+/* Address of the work clock in the live process (see py_work_clock.h);
+ * -ENOENT if the interpreter has none we know. */
+int py_target_work_clock_addr(const struct py_target *t, uint64_t *addr);
 
 #endif

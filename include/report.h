@@ -31,6 +31,20 @@ struct report_process {
 	bool exited;
 };
 
+/* Sampled mode: how the estimate was made, and what it lost. */
+struct sampling_summary {
+	bool on;
+	double scale;			/* what one sample stands for */
+	double window_ms, period_s;	/* the current schedule */
+	double budget;			/* --max-overhead, as a fraction */
+	double overhead;		/* measured over the last period, -1 unknown */
+	uint64_t windows, live_samples, freed_after_window;
+	uint64_t unknown_form;		/* samples neither object nor malloc chunk */
+	uint64_t window_failures;	/* windows that could not open */
+	uint64_t wall_weighted;		/* windows weighted by wall time (no clock ticks) */
+	bool tcache_key_known;
+};
+
 struct report {
 	struct report_process proc;
 	struct report_row *rows;	/* ranked by bytes, descending */
@@ -39,6 +53,7 @@ struct report {
 	uint64_t counters[LB_CNT__COUNT];
 	double elapsed;			/* seconds since tracing began */
 	struct cost_estimate cost;	/* leakbpf's own cost since the last report */
+	struct sampling_summary sampling;	/* rows are estimates when on */
 };
 
 /* Row identities and sizes of the previous report, for deltas. */

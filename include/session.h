@@ -15,6 +15,7 @@
 #include "cost.h"
 #include "pytarget.h"
 #include "report.h"
+#include "sampled.h"
 #include "tracer.h"
 
 struct symbolizer;
@@ -25,6 +26,9 @@ struct session_opts {
 	bool stop_at_finalize;	/* record: freeze and stop when Python finalizes */
 	bool no_redirect;	/* never touch the allocator tables */
 	bool measure_cost;	/* calibrate and report leakbpf's own cost */
+	bool sampled;		/* --mode sampled */
+	double max_overhead;	/* sampled: budget, fraction of the target's CPU */
+	uint64_t seed;		/* sampled: window placement */
 };
 
 struct session {
@@ -45,6 +49,8 @@ struct session {
 	bool cost_ready;		/* trap calibrated, statistics on */
 	double trap_ns;
 	struct cost_sample cost_last;	/* readings at the previous report */
+	bool libc_attached;		/* allocator probes in */
+	struct sampled sampled;		/* sampled mode, when sampled.on */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);
@@ -60,6 +66,8 @@ bool session_frozen(struct session *s);
 /* The process is gone: report from the maps without reading it again. */
 void session_mark_exited(struct session *s);
 int session_snapshot(struct session *s, struct report *r);
+/* Cumulative hits, BPF time and the target's CPU time, now. */
+int session_read_cost(struct session *s, struct cost_sample *c);
 /* Restores the allocator tables and removes the probes. Idempotent. */
 void session_detach(struct session *s);
 void session_close(struct session *s);

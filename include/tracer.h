@@ -35,6 +35,12 @@ int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path,
 void tracer_detach_stop(struct tracer *t);
 /* Removes every probe attached for pid. */
 void tracer_detach_pid(struct tracer *t, pid_t pid);
+/* Removes only the allocator probes (sampled mode, between windows). */
+void tracer_detach_libc(struct tracer *t, pid_t pid);
+/* Hands every live allocation recorded for pid to fn and removes it from
+ * the map (sampled mode takes each window's samples over). */
+typedef int (*tracer_alloc_fn)(void *ctx, uint64_t addr, const struct lb_alloc *a);
+int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ctx);
 
 int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc);
 int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc);

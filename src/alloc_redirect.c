@@ -238,11 +238,11 @@ static int start_guardian(struct alloc_redirect *r)
 	return 0;
 }
 
-void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t)
+void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t)
 {
 	struct table tab[3];
 	uint64_t raw_malloc, raw_calloc;
-	int i, err;
+	int err;
 
 	memset(r, 0, sizeof(*r));
 	r->pid = t->pid;
@@ -290,18 +290,62 @@ void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t)
 		snprintf(r->why, sizeof(r->why), "cannot start the guardian process: %s", strerror(-err));
 		return;
 	}
-	for (i = 0; i < REDIRECT_SLOTS; i++) {
-		err = proc_write_mem(t->pid, r->slot[i], &r->replacement[i], sizeof(uint64_t));
-		if (err) {
-			snprintf(r->why, sizeof(r->why), "cannot write the allocator table: %s",
-				 strerror(-err));
-			alloc_redirect_restore(r);
-			r->state = REDIRECT_FAILED;
-			return;
-		}
-	}
 	snprintf(r->why, sizeof(r->why), "object allocations routed to libc malloc (tables found by %s)",
 		 t->tables_method ? t->tables_method : "?");
+}
+
+int alloc_redirect_arm(struct alloc_redirect *r)
+{
+	int i, err;
+
+	if (r->state != REDIRECT_ON || r->guardian_fd < 0)
+		return -EINVAL;
+	for (i = 0; i < REDIRECT_SLOTS; i++) {
+		uint64_t now;
+
+		/* only over the value we saw: a slot changed since is not ours */
+		err = proc_read_mem(r->pid, r->slot[i], &now, sizeof(now));
+		if (!err && now != r->original[i] && now != r->replacement[i])
+			err = -EBUSY;
+		if (!err && now == r->original[i])
+			err = proc_write_mem(r->pid, r->slot[i], &r->replacement[i], sizeof(uint64_t));
+		if (err) {
+			alloc_redirect_disarm(r);
+			return err;
+		}
+	}
+	r->armed = true;
+	return 0;
+}
+
+int alloc_redirect_disarm(struct alloc_redirect *r)
+{
+	int err = 0;
+
+	if (r->state != REDIRECT_ON)
+		return 0;
+	if (same_process(r))
+		err = alloc_redirect_restore_pid(r, r->pid);
+	/* children forked during the window inherited the redirect */
+	restore_descendants(r);
+	r->armed = false;
+	return err;
+}
+
+void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t)
+{
+	int err;
+
+	alloc_redirect_prepare(r, t);
+	if (r->state != REDIRECT_ON)
+		return;
+	err = alloc_redirect_arm(r);
+	if (err) {
+		snprintf(r->why, sizeof(r->why), "cannot write the allocator table: %s", strerror(-err));
+		alloc_redirect_restore(r);
+		r->state = REDIRECT_FAILED;
+		return;
+	}
 	pr_info("process %d: allocator redirect on", t->pid);
 }
 
@@ -323,5 +367,6 @@ int alloc_redirect_restore(struct alloc_redirect *r)
 	}
 	if (r->state == REDIRECT_ON)
 		r->state = REDIRECT_OFF;
+	r->armed = false;
 	return err;
 }

@@ -69,6 +69,8 @@ void trace_options_defaults(struct session_opts *o)
 	o->tracer.max_stacks = 65536;
 	o->max_depth = LB_MAX_PY_DEPTH;
 	o->measure_cost = true;
+	o->max_overhead = 0.01;
+	o->seed = 0x6c65616b627066ull;	/* "leakbpf": the same schedule every run unless asked */
 }
 
 int trace_option(const char *cmd, int opt, const char *arg, struct session_opts *o)
@@ -93,6 +95,33 @@ int trace_option(const char *cmd, int opt, const char *arg, struct session_opts 
 	case TRACE_OPT_NO_REDIRECT:
 		o->no_redirect = true;
 		return 1;
+	case TRACE_OPT_MODE:
+		if (strcmp(arg, "sampled") && strcmp(arg, "full"))
+			return usage_error(cmd, "--mode takes 'sampled' or 'full', not '%s'", arg), -1;
+		o->sampled = !strcmp(arg, "sampled");
+		return 1;
+	case TRACE_OPT_MAX_OVERHEAD: {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(arg, &end);
+		if (errno || end == arg || *end || !(v >= 0.01) || v > 50)
+			return usage_error(cmd, "--max-overhead takes a percentage from 0.01 to 50, not '%s'", arg), -1;
+		o->max_overhead = v / 100;
+		return 1;
+	}
+	case TRACE_OPT_SEED: {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(arg, &end, 0);
+		if (errno || end == arg || *end || *arg == '-')
+			return usage_error(cmd, "--seed takes a non-negative integer, not '%s'", arg), -1;
+		o->seed = v;
+		return 1;
+	}
 	case 'v':
 		log_set_level(log_get_level() + 1);
 		return 1;

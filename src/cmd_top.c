@@ -52,6 +52,7 @@ static int parse_args(int argc, char **argv, struct top_args *a)
 	a->interval = 5;
 	a->limit = 10;
 	trace_options_defaults(&a->trace);
+	a->trace.sampled = true;	/* top runs for long: bounded cost by default */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":p:i:n:hv", longopts, NULL)) != -1) {
 		r = trace_option("top", opt, optarg, &a->trace);

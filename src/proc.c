@@ -350,6 +350,36 @@ int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return (size_t)n == len ? 0 : -EFAULT;
 }
 
+int proc_read_ranges(pid_t pid, const uint64_t *addr, size_t n, size_t each, uint8_t *bufs,
+		     bool *ok)
+{
+	enum { BATCH = 512 };	/* under IOV_MAX (1024) */
+	struct iovec local[BATCH], remote[BATCH];
+	size_t i = 0;
+
+	while (i < n) {
+		size_t k, m = n - i < BATCH ? n - i : BATCH, done;
+		ssize_t got;
+
+		for (k = 0; k < m; k++) {
+			local[k] = (struct iovec){ bufs + (i + k) * each, each };
+			remote[k] = (struct iovec){ (void *)(uintptr_t)addr[i + k], each };
+		}
+		got = process_vm_readv(pid, local, m, remote, m, 0);
+		if (got < 0 && errno != EFAULT)
+			return -errno;
+		/* the call stops at the first range it cannot read: the ones
+		 * before are whole, that one failed, go on after it */
+		done = got < 0 ? 0 : (size_t)got / each;
+		for (k = 0; k < done; k++)
+			ok[i + k] = true;
+		if (done < m)
+			ok[i + done] = false;
+		i += done + (done < m);
+	}
+	return 0;
+}
+
 int proc_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
 {
 	char path[32];

@@ -75,6 +75,17 @@ static void read_version(const struct elf_image *img, struct py_target *t)
 		t->major = t->minor = 0;
 }
 
+static void find_work_clock(const struct elf_image *img, struct py_target *t)
+{
+	struct elf_symbol sym;
+	uint8_t code[512];
+
+	if (elf_image_find_symbol(img, "PyDict_New", &sym) || !sym.function ||
+	    elf_image_read(img, sym.vaddr, code, sizeof(code)) ||
+	    py_work_clock_find(code, sizeof(code), sym.vaddr, &t->work_clock))
+		memset(&t->work_clock, 0, sizeof(t->work_clock));
+}
+
 static int describe(struct py_target *t, const struct elf_image *img)
 {
 	const struct lb_py_offsets *off;
@@ -129,7 +140,34 @@ static int describe(struct py_target *t, const struct elf_image *img)
 	}
 	t->raw_malloc_default = symbol_address(img, "_PyMem_RawMalloc", t->load_bias);
 	t->obj_malloc_default = symbol_address(img, "_PyObject_Malloc", t->load_bias);
+	t->type_type_addr = symbol_address(img, "PyType_Type", t->load_bias);
+	find_work_clock(img, t);
 	return 0;
+}
+
+int py_target_work_clock_addr(const struct py_target *t, uint64_t *addr)
+{
+	uint64_t interp;
+	int err;
+
+	switch (t->work_clock.kind) {
+	case WORK_CLOCK_GLOBAL:
+		*addr = t->work_clock.where + t->load_bias;
+		return 0;
+	case WORK_CLOCK_INTERP:
+		/* the main interpreter: the last of the list, the only one
+		 * in nearly every program */
+		err = proc_read_mem(t->pid, t->runtime_addr + (uint64_t)t->off.runtime_interpreters_head,
+				    &interp, sizeof(interp));
+		if (err)
+			return err;
+		if (!interp)
+			return -ENOENT;
+		*addr = interp + t->work_clock.where;
+		return 0;
+	default:
+		return -ENOENT;
+	}
 }
 
 int py_target_detect(pid_t pid, struct py_target *t)

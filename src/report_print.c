@@ -85,9 +85,28 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 		r->proc.exited ? ", exited" : "", r->proc.redirect ? r->proc.redirect : "off");
 	if (r->proc.redirect_why[0])
 		fprintf(out, "  (%s)\n", r->proc.redirect_why);
-	fprintf(out, "%s outstanding in %" PRId64 " blocks, %zu stacks, after %.1f s%s\n\n",
-		size, r->total_count, r->nrows, r->elapsed,
+	fprintf(out, "%s%s outstanding in %s%" PRId64 " blocks, %zu stacks, after %.1f s%s\n\n",
+		r->sampling.on ? "~" : "", size, r->sampling.on ? "~" : "", r->total_count, r->nrows, r->elapsed,
 		n < r->nrows ? " (top rows shown; --limit changes it)" : "");
+	if (r->sampling.on) {
+		const struct sampling_summary *sm = &r->sampling;
+
+		fprintf(out, "sampled: sizes and counts marked ~ are estimates; a sample of the last window stands for %.1f\n"
+			"  windows: %" PRIu64 " so far, now %.0f ms every %.1f s (budget %.2f%% of the target's CPU",
+			sm->scale, sm->windows, sm->window_ms, sm->period_s, 100 * sm->budget);
+		if (sm->overhead >= 0)
+			fprintf(out, ", last period %.2f%%", 100 * sm->overhead);
+		fprintf(out, ")\n  samples: %" PRIu64 " live, %" PRIu64 " freed after their window, %" PRIu64
+			" of unknown shape%s",
+			sm->live_samples, sm->freed_after_window, sm->unknown_form,
+			sm->tcache_key_known ? "" : ", malloc's thread-cache key not learnt yet");
+		if (sm->window_failures)
+			fprintf(out, ", %" PRIu64 " windows failed to open", sm->window_failures);
+		if (sm->wall_weighted)
+			fprintf(out, ", %" PRIu64 " windows weighted by wall time (underestimates)",
+				sm->wall_weighted);
+		fputs("\n", out);
+	}
 	if (r->cost.valid) {
 		fprintf(out, "leakbpf cost: %.0f probe hits/s x (trap %.2f us + BPF %.2f us) = %.2f%% of one CPU",
 			r->cost.hits_per_sec, r->cost.trap_ns / 1e3, r->cost.bpf_ns_per_hit / 1e3,
@@ -99,15 +118,17 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 	for (i = 0; i < n; i++) {
 		const struct report_row *row = &r->rows[i];
 
+		const char *est = r->sampling.on ? "~" : "";
+
 		format_size(size, sizeof(size), row->bytes, false);
 		format_size(avg, sizeof(avg), row->count ? row->bytes / row->count : 0, false);
 		print_location(out, row->stack);
 		if (fmt->deltas) {
 			format_size(dsize, sizeof(dsize), row->bytes_delta, true);
-			fprintf(out, ": size=%s (%s), count=%" PRId64 " (%+" PRId64 ")", size, dsize,
-				row->count, row->count_delta);
+			fprintf(out, ": size=%s%s (%s), count=%s%" PRId64 " (%+" PRId64 ")", est, size,
+				dsize, est, row->count, row->count_delta);
 		} else {
-			fprintf(out, ": size=%s, count=%" PRId64, size, row->count);
+			fprintf(out, ": size=%s%s, count=%s%" PRId64, est, size, est, row->count);
 		}
 		if (row->count)
 			fprintf(out, ", average=%s", avg);
@@ -131,6 +152,31 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 	json_kv_string(w, "redirect", r->proc.redirect ? r->proc.redirect : "off");
 	json_kv_string(w, "redirect_reason", r->proc.redirect_why);
 	json_kv_bool(w, "exited", r->proc.exited);
+	json_kv_string(w, "mode", r->sampling.on ? "sampled" : "full");
+	json_kv_bool(w, "estimated", r->sampling.on);
+	if (r->sampling.on) {
+		const struct sampling_summary *sm = &r->sampling;
+
+		json_key(w, "sampling");
+		json_object_begin(w);
+		json_kv_double(w, "scale", sm->scale);
+		json_kv_double(w, "window_ms", sm->window_ms);
+		json_kv_double(w, "period_s", sm->period_s);
+		json_kv_double(w, "budget_fraction", sm->budget);
+		json_key(w, "last_period_fraction");
+		if (sm->overhead >= 0)
+			json_double(w, sm->overhead);
+		else
+			json_null(w);
+		json_kv_uint(w, "windows", sm->windows);
+		json_kv_uint(w, "live_samples", sm->live_samples);
+		json_kv_uint(w, "freed_after_window", sm->freed_after_window);
+		json_kv_uint(w, "unknown_shape", sm->unknown_form);
+		json_kv_uint(w, "window_failures", sm->window_failures);
+		json_kv_uint(w, "wall_weighted_windows", sm->wall_weighted);
+		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
+		json_object_end(w);
+	}
 	json_kv_int(w, "total_bytes", r->total_bytes);
 	json_kv_int(w, "total_count", r->total_count);
 	json_key(w, "rows");

@@ -44,10 +44,12 @@ static void describe_python(struct session *s)
 			s->pid, strerror(-s->py_status));
 }
 
-static int set_python_config(struct session *s)
+static int write_proc_config(struct session *s, bool sampled)
 {
 	struct lb_proc proc = { 0 };
 
+	if (sampled)
+		proc.flags |= LB_PROC_SAMPLED;
 	if (!s->py_status) {
 		proc.runtime_addr = s->py.runtime_addr;
 		proc.flags = LB_PROC_PYTHON;
@@ -59,7 +61,17 @@ static int set_python_config(struct session *s)
 	return tracer_set_proc(s->tracer, s->pid, &proc);
 }
 
-static int read_cost(struct session *s, struct cost_sample *c)
+static int set_python_config(struct session *s)
+{
+	return write_proc_config(s, s->opts.sampled);
+}
+
+static int set_python_config_full(struct session *s)
+{
+	return write_proc_config(s, false);
+}
+
+int session_read_cost(struct session *s, struct cost_sample *c)
 {
 	struct timespec now;
 	int err = tracer_read_cost(s->tracer, &c->hits, &c->bpf_ns);
@@ -82,13 +94,59 @@ static void start_measuring_cost(struct session *s)
 	if (!err)
 		err = tracer_calibrate_trap(s->tracer, &s->trap_ns);
 	if (!err)
-		err = read_cost(s, &s->cost_last);
+		err = session_read_cost(s, &s->cost_last);
 	if (err) {
 		pr_warn("cannot measure leakbpf's own cost: %s", strerror(-err));
 		return;
 	}
 	pr_info("one uprobe trap costs %.2f us here", s->trap_ns / 1e3);
 	s->cost_ready = true;
+}
+
+/* Sampled mode needs a Python target (the work clock weights the samples)
+ * and the cost measurement (the governor). The probes just attached open
+ * the first window. On refusal, says why and leaves full mode running. */
+static int start_sampling(struct session *s)
+{
+	const char *why = NULL;
+	int err;
+
+	if (s->py_status)
+		why = "it is not a Python process leakbpf can walk";
+	else if (!s->cost_ready)
+		why = "leakbpf cannot measure its own cost here";
+	if (why) {
+		pr_warn("process %d: sampled mode needs a Python target and a cost measurement, but %s; tracing every allocation (--mode full)",
+			s->pid, why);
+		return -ENOTSUP;
+	}
+	if (!s->opts.no_redirect) {
+		alloc_redirect_prepare(&s->redirect, &s->py);
+		if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
+			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
+				s->pid, redirect_state_name(s->redirect.state), s->redirect.why);
+	}
+	err = set_python_config(s);
+	if (!err)
+		err = sampled_start(s, s->opts.max_overhead, s->opts.seed);
+	if (err) {
+		pr_warn("%s; tracing every allocation (--mode full)",
+			s->why[0] ? s->why : strerror(-err));
+		s->why[0] = '\0';
+		sampled_free(&s->sampled);
+		memset(&s->sampled, 0, sizeof(s->sampled));
+		alloc_redirect_restore(&s->redirect);
+		s->redirect.state = REDIRECT_OFF;
+		if (!s->libc_attached) {
+			char why2[300];
+
+			if (!tracer_attach_libc(s->tracer, s->pid, why2, sizeof(why2)))
+				s->libc_attached = true;
+		}
+		set_python_config_full(s);
+		return err;
+	}
+	return 0;
 }
 
 int session_attach(struct session *s, pid_t pid)
@@ -113,15 +171,18 @@ int session_attach(struct session *s, pid_t pid)
 		return err;
 	}
 	s->attached = true;
+	s->libc_attached = true;
 	if (!s->py_status && s->opts.stop_at_finalize && s->py.finalize_offset) {
 		err = tracer_attach_finalize(s->tracer, pid, s->py.host_path, s->py.finalize_offset);
 		if (err)
 			pr_warn("cannot probe Py_FinalizeEx (%s): the report will be taken at exit, after module teardown",
 				strerror(-err));
 	}
-	if (s->opts.measure_cost)
+	if (s->opts.measure_cost || s->opts.sampled)
 		start_measuring_cost(s);
-	if (!s->py_status && !s->opts.no_redirect) {
+	if (s->opts.sampled && start_sampling(s))
+		s->opts.sampled = false;	/* told why; full mode from here */
+	if (!s->opts.sampled && !s->py_status && !s->opts.no_redirect) {
 		alloc_redirect_apply(&s->redirect, &s->py);
 		if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
 			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
@@ -149,6 +210,12 @@ static int on_event(void *ctx, const struct lb_event *ev)
 
 int session_pump(struct session *s, int timeout_ms)
 {
+	if (s->sampled.on) {
+		int due = sampled_tick(s);
+
+		if (due < timeout_ms)
+			timeout_ms = due;
+	}
 	symbolizer_begin_batch(s->sym);
 	return tracer_poll_events(s->tracer, timeout_ms, on_event, s);
 }
@@ -199,7 +266,12 @@ int session_snapshot(struct session *s, struct report *r)
 		pr_debug("process %d: %d stacks were still waiting to be symbolised", s->pid, err);
 	pr_debug("process %d: new stacks were symbolised at most %.1f ms after they were seen",
 		 s->pid, (double)s->max_symbolize_lag_ns / 1e6);
-	err = tracer_for_each_totals(s->tracer, collect_row, &c);
+	if (s->sampled.on) {
+		sampled_settle(s);
+		err = sampled_collect(s, r);
+	} else {
+		err = tracer_for_each_totals(s->tracer, collect_row, &c);
+	}
 	if (!err)
 		err = tracer_read_counters(s->tracer, r->counters);
 	if (!err)
@@ -219,7 +291,7 @@ int session_snapshot(struct session *s, struct report *r)
 	if (s->cost_ready) {
 		struct cost_sample now;
 
-		if (!read_cost(s, &now) &&
+		if (!session_read_cost(s, &now) &&
 		    !cost_estimate(&s->cost_last, &now, s->trap_ns, sysconf(_SC_CLK_TCK), &r->cost))
 			s->cost_last = now;
 	}
@@ -247,13 +319,16 @@ void session_detach(struct session *s)
 	if (s->attached) {
 		tracer_detach_pid(s->tracer, s->pid);
 		s->attached = false;
+		s->libc_attached = false;
 	}
+	s->sampled.window_open = false;
 }
 
 void session_close(struct session *s)
 {
 	session_detach(s);
 	report_history_free(&s->history);
+	sampled_free(&s->sampled);
 	symbolizer_free(s->sym);
 	tracer_free(s->tracer);
 	s->sym = NULL;

@@ -50,6 +50,7 @@ static const struct probe_spec libc_probes[] = {
 struct pid_link {
 	pid_t pid;
 	struct uprobe_set *set;
+	bool libc;			/* an allocator probe set */
 };
 
 struct tracer {
@@ -76,7 +77,7 @@ static int keep_link(struct tracer *t, pid_t pid, struct uprobe_set *set)
 		t->links = v;
 		t->caplinks = ncap;
 	}
-	t->links[t->nlinks++] = (struct pid_link){ pid, set };
+	t->links[t->nlinks++] = (struct pid_link){ pid, set, false };
 	return 0;
 }
 
@@ -204,7 +205,7 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 	const struct proc_mapping *m;
 	struct elf_image *img = NULL;
 	uint64_t entry_off[NPROBES], entry_fn[NPROBES], ret_off[NPROBES];
-	size_t i, nentry = 0, nret = 0;
+	size_t i, nentry = 0, nret = 0, first_link = t->nlinks;
 	int err;
 
 	err = proc_maps_read(pid, &maps);
@@ -262,7 +263,9 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 			 strerror(-err));
 		goto out;
 	}
-	pr_info("attached %zu probes to %s in process %d", nentry + nret, m->path, pid);
+	for (i = first_link; i < t->nlinks; i++)
+		t->links[i].libc = true;
+	pr_debug("attached %zu probes to %s in process %d", nentry + nret, m->path, pid);
 	err = 0;
 out:
 	if (err)
@@ -291,17 +294,63 @@ void tracer_detach_stop(struct tracer *t)
 	t->stop_link = NULL;
 }
 
-void tracer_detach_pid(struct tracer *t, pid_t pid)
+static void detach_links(struct tracer *t, pid_t pid, bool libc_only)
 {
 	size_t i, kept = 0;
 
 	for (i = 0; i < t->nlinks; i++) {
-		if (t->links[i].pid == pid)
+		if (t->links[i].pid == pid && (!libc_only || t->links[i].libc))
 			uprobe_set_destroy(t->links[i].set);
 		else
 			t->links[kept++] = t->links[i];
 	}
 	t->nlinks = kept;
+}
+
+void tracer_detach_pid(struct tracer *t, pid_t pid)
+{
+	detach_links(t, pid, false);
+}
+
+void tracer_detach_libc(struct tracer *t, pid_t pid)
+{
+	detach_links(t, pid, true);
+}
+
+int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ctx)
+{
+	int fd = bpf_map__fd(t->skel->maps.allocs);
+	struct lb_alloc_key key, next, *mine = NULL, *v;
+	size_t n = 0, cap = 0, i;
+	struct lb_alloc a;
+	bool first = true;
+	int err = 0;
+
+	/* keys first, then take them: deleting while walking restarts walks */
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (key.pid != (__u32)pid)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = realloc(mine, cap * sizeof(*v));
+			if (!v) {
+				free(mine);
+				return -ENOMEM;
+			}
+			mine = v;
+		}
+		mine[n++] = key;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_lookup_and_delete_elem(fd, &mine[i], &a))
+			continue;	/* freed meanwhile */
+		if (!err)
+			err = fn(ctx, mine[i].addr, &a);
+	}
+	free(mine);
+	return err;
 }
 
 int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc)

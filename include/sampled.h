@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sampled mode for one process (the default of `top`): probes and the
+ * allocator redirect go in for a short window at a random moment of every
+ * period and come out again; between windows the target runs untouched.
+ * Each window's allocations become samples, kept here (not in BPF) and
+ * checked for frees from outside by reading their memory; the estimate
+ * weights each sample by the work the program did in all over the work it
+ * did inside windows (the Python work clock). The governor keeps the
+ * measured overhead under --max-overhead.
+ */
+#ifndef LEAKBPF_SAMPLED_H
+#define LEAKBPF_SAMPLED_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cost.h"
+#include "sampler.h"
+#include "u64map.h"
+
+struct session;
+struct report;
+
+struct sample {
+	uint64_t addr, size, stack_key;
+	double weight;			/* allocations it stands for */
+	struct sample_shape shape;
+};
+
+struct sampled {
+	bool on;
+	double budget;			/* fraction of the target's CPU time */
+	struct sampler_schedule sched;
+	bool window_open;
+	double opened_at;
+	uint64_t clock_addr;
+	uint64_t clock_start, clock_opened, work_in_windows;
+	uint64_t clock_closed;		/* reading when the last window closed */
+	double closed_at;
+	double last_weight;		/* of the last window's samples */
+	struct sample *v;
+	size_t n, cap;
+	struct u64map index;		/* addr -> sample number + 1 */
+	struct u64map types;		/* type address -> 1 valid, 2 not a type */
+	struct key_learner keys;
+	double next_check;
+	struct cost_sample period_cost;	/* readings when the period began */
+	double overhead;		/* of the last period, -1 = unknown */
+	uint64_t windows, taken, freed_later, replaced, unknown_form, window_failures;
+	uint64_t wall_weighted;		/* windows without clock ticks: weighted by wall time */
+};
+
+/* Sets sampled mode up for an attached session; -errno with s->why when
+ * the process cannot be sampled (then the caller traces in full). */
+int sampled_start(struct session *s, double budget, uint64_t seed);
+/* Opens or closes a window or checks the samples when it is time; returns
+ * how long (ms) until it next needs to run. */
+int sampled_tick(struct session *s);
+/* Closes an open window (probes out, redirect off) and checks the samples. */
+void sampled_settle(struct session *s);
+/* Report rows from the live samples, weighted. */
+int sampled_collect(struct session *s, struct report *r);
+void sampled_free(struct sampled *sm);
+
+#endif

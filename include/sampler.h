@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sampled mode's arithmetic, apart from any process (unit-tested):
+ *
+ *  - when windows open: one window of W seconds at a random offset in every
+ *    period of P seconds (seeded, so a test can replay a schedule);
+ *  - the governor: P (and, at its limit, W) from the measured overhead of
+ *    the last period against the budget;
+ *  - the estimate: a sample stands for (work done since tracing began) /
+ *    (work done inside windows), both read on the Python work clock, which
+ *    the traps do not slow (see py_work_clock.h);
+ *  - whether a sample is still live: what its memory looks like now against
+ *    what it looked like when its window closed (see sample_shape).
+ */
+#ifndef LEAKBPF_SAMPLER_H
+#define LEAKBPF_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- schedule ---------------------------------------------------------- */
+
+struct sampler_schedule {
+	double window;		/* W, seconds */
+	double period;		/* P, seconds */
+	double period_start;	/* start of the current period */
+	double next_open;	/* when the current period's window opens */
+	uint64_t rng;		/* splitmix64 state */
+};
+
+uint64_t sampler_random(uint64_t *state);
+void schedule_init(struct sampler_schedule *s, double now, double window, double period,
+		   uint64_t seed);
+/* The window of the current period closed at `now`: plan the next period's. */
+void schedule_next(struct sampler_schedule *s, double now);
+
+/* ---- governor ---------------------------------------------------------- */
+
+#define GOVERNOR_MIN_PERIOD 1.0		/* attach + detach take ~0.3 s */
+#define GOVERNOR_MAX_PERIOD 120.0
+#define GOVERNOR_MIN_WINDOW 0.005
+#define GOVERNOR_MAX_WINDOW 0.2
+#define GOVERNOR_HEADROOM 0.8		/* aim under the budget, not at it */
+
+/* measured: overhead of the last period as a fraction (of the target's CPU
+ * time); budget: the allowed fraction. Adjusts s->period and s->window. */
+void governor_adjust(struct sampler_schedule *s, double measured, double budget);
+
+/* ---- estimate ---------------------------------------------------------- */
+
+/* Weight of every sample: work in all / work in windows; 0 if no window
+ * has seen work yet. */
+double sampler_scale(uint64_t work_total, uint64_t work_in_windows);
+
+/* ---- sample liveness --------------------------------------------------- */
+
+/* Bytes read around a sample: 16 before it (the malloc chunk header) and
+ * 48 of the block (room for an object header behind two 16-byte
+ * pre-headers, 3.12+). */
+#define SAMPLE_PEEK_BEFORE 16
+#define SAMPLE_PEEK 64
+
+enum sample_form {
+	SAMPLE_UNKNOWN = 0,	/* neither: kept until it cannot be read */
+	SAMPLE_OBJECT,		/* a Python object at obj_offset, of type ident */
+	SAMPLE_CHUNK,		/* a glibc malloc chunk whose size word is ident */
+	SAMPLE_MAPPING,		/* an anonymous mmap */
+};
+
+struct sample_shape {
+	uint8_t form;		/* enum sample_form */
+	uint8_t obj_offset;
+	uint64_t ident;
+};
+
+typedef bool (*sampler_is_type_fn)(void *arg, uint64_t addr);
+
+/* What the sample at addr looks like right after its window: peek holds
+ * SAMPLE_PEEK bytes from addr - SAMPLE_PEEK_BEFORE. offsets: where an object
+ * header may start (0, 16, 32 by version). kind: enum lb_alloc_kind. */
+void sample_shape_of(const uint8_t *peek, uint64_t size, uint32_t kind,
+		     const uint8_t *offsets, int noffsets, sampler_is_type_fn is_type,
+		     void *arg, struct sample_shape *out);
+
+/* glibc's chunk size for a request (what malloc's header says). */
+uint64_t glibc_chunk_size(uint64_t request);
+
+/* Where the next chunk's size word lies (a second read), 0 if not needed. */
+uint64_t sample_next_word_addr(const struct sample_shape *sh, uint64_t addr);
+
+/* Still live? peek as above (NULL: the memory is gone); next_word: the next
+ * chunk's size word for SAMPLE_CHUNK; tcache_key: glibc's per-process key
+ * that a block in the thread cache holds at +8 (0 = not learnt yet). */
+bool sample_still_live(const struct sample_shape *sh, const uint8_t *peek,
+		       uint64_t next_word, uint64_t tcache_key);
+
+/* glibc's tcache key, learnt from freed objects: a block in the thread
+ * cache holds the same random 64-bit key at +8, whatever it was before. */
+struct key_learner {
+	uint64_t value[8];
+	uint32_t count[8];
+};
+void key_learner_add(struct key_learner *k, uint64_t value);
+/* The key once one value was seen at least 3 times and more than any
+ * other; 0 until then. */
+uint64_t key_learner_key(const struct key_learner *k);
+
+#endif

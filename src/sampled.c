@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: MIT
+#include "sampled.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proc.h"
+#include "report.h"
+#include "session.h"
+#include "symbolizer.h"
+
+#define FIRST_WINDOW 0.04	/* seconds */
+#define CHECK_INTERVAL 1.0	/* seconds between liveness checks */
+
+/* Where an object header may start in a block: after nothing, a GC header,
+ * or a GC header behind a managed-dict pre-header (3.11+). */
+static const uint8_t object_offsets[] = { 0, 16, 32 };
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int read_clock(struct session *s, uint64_t *v)
+{
+	return proc_read_mem(s->pid, s->sampled.clock_addr, v, sizeof(*v));
+}
+
+static int set_window_flag(struct session *s, bool open)
+{
+	struct lb_proc proc;
+	int err = tracer_get_proc(s->tracer, s->pid, &proc);
+
+	if (err)
+		return err;
+	proc.flags = open ? proc.flags | LB_PROC_WINDOW : proc.flags & ~LB_PROC_WINDOW;
+	return tracer_set_proc(s->tracer, s->pid, &proc);
+}
+
+/* A type object: its own type is `type` or a metatype whose type is. */
+static bool is_type(void *arg, uint64_t addr)
+{
+	struct session *s = arg;
+	uintptr_t cached = (uintptr_t)u64map_get(&s->sampled.types, addr);
+	uint64_t meta, metameta;
+	bool yes;
+
+	if (cached)
+		return cached == 1;
+	yes = !proc_read_mem(s->pid, addr + 8, &meta, sizeof(meta)) &&
+	      (meta == s->py.type_type_addr ||
+	       (!proc_read_mem(s->pid, meta + 8, &metameta, sizeof(metameta)) &&
+		metameta == s->py.type_type_addr));
+	u64map_put(&s->sampled.types, addr, (void *)(uintptr_t)(yes ? 1 : 2));
+	return yes;
+}
+
+static int rebuild_index(struct sampled *sm)
+{
+	size_t i;
+	int err;
+
+	u64map_clear(&sm->index, NULL);
+	for (i = 0; i < sm->n; i++) {
+		err = u64map_put(&sm->index, sm->v[i].addr, (void *)(uintptr_t)(i + 1));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct take_ctx {
+	struct session *s;
+	struct sample *fresh;
+	size_t n, cap;
+};
+
+static int take_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
+{
+	struct take_ctx *c = ctx;
+	struct sample *v;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 1024;
+		v = realloc(c->fresh, c->cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->fresh = v;
+	}
+	c->fresh[c->n++] = (struct sample){
+		.addr = addr, .size = a->size, .stack_key = a->stack_key,
+		.shape.form = a->kind,	/* kind for now; shaped below */
+	};
+	return 0;
+}
+
+/* Reads what each new sample looks like and adds it; a sample at an address
+ * we already hold means the old one was freed unseen and the block reused. */
+static int adopt(struct session *s, struct take_ctx *c, double weight)
+{
+	struct sampled *sm = &s->sampled;
+	uint64_t *addrs = malloc((c->n ? c->n : 1) * sizeof(*addrs));
+	uint8_t *peek = malloc((c->n ? c->n : 1) * SAMPLE_PEEK);
+	bool *ok = malloc((c->n ? c->n : 1) * sizeof(*ok));
+	size_t i;
+	int err = -ENOMEM;
+
+	if (!addrs || !peek || !ok)
+		goto out;
+	for (i = 0; i < c->n; i++)
+		addrs[i] = c->fresh[i].addr - SAMPLE_PEEK_BEFORE;
+	err = proc_read_ranges(s->pid, addrs, c->n, SAMPLE_PEEK, peek, ok);
+	if (err)
+		goto out;
+	if (sm->n + c->n > sm->cap) {
+		size_t cap = (sm->n + c->n) * 2;
+		struct sample *v = realloc(sm->v, cap * sizeof(*v));
+
+		if (!v) {
+			err = -ENOMEM;
+			goto out;
+		}
+		sm->v = v;
+		sm->cap = cap;
+	}
+	for (i = 0; i < c->n; i++) {
+		struct sample *smp = &c->fresh[i];
+		uintptr_t at;
+
+		if (!ok[i])
+			continue;	/* gone already */
+		sample_shape_of(peek + i * SAMPLE_PEEK, smp->size, smp->shape.form, object_offsets,
+				sizeof(object_offsets), is_type, s, &smp->shape);
+		smp->weight = weight;
+		if (smp->shape.form == SAMPLE_UNKNOWN)
+			sm->unknown_form++;
+		at = (uintptr_t)u64map_get(&sm->index, smp->addr);
+		if (at) {
+			sm->v[at - 1] = *smp;
+			sm->replaced++;
+			continue;
+		}
+		sm->v[sm->n] = *smp;
+		err = u64map_put(&sm->index, smp->addr, (void *)(uintptr_t)(sm->n + 1));
+		if (err)
+			goto out;
+		sm->n++;
+		sm->taken++;
+	}
+	err = 0;
+out:
+	free(addrs);
+	free(peek);
+	free(ok);
+	return err;
+}
+
+/* Which samples are still live; the freed ones go. */
+static int check_samples(struct session *s)
+{
+	struct sampled *sm = &s->sampled;
+	size_t n = sm->n, i, kept = 0, nnext = 0;
+	uint64_t *addrs = malloc((n ? n : 1) * sizeof(*addrs));
+	uint64_t *next_addrs = malloc((n ? n : 1) * sizeof(*next_addrs));
+	uint64_t *next_words = calloc(n ? n : 1, sizeof(*next_words));
+	size_t *next_of = malloc((n ? n : 1) * sizeof(*next_of));
+	uint8_t *peek = malloc((n ? n : 1) * SAMPLE_PEEK);
+	bool *ok = malloc((n ? n : 1) * sizeof(*ok)), *next_ok = malloc((n ? n : 1) * sizeof(*ok));
+	uint64_t key;
+	int err = -ENOMEM;
+
+	if (!addrs || !next_addrs || !next_words || !next_of || !peek || !ok || !next_ok)
+		goto out;
+	for (i = 0; i < n; i++) {
+		uint64_t w = sample_next_word_addr(&sm->v[i].shape, sm->v[i].addr);
+
+		addrs[i] = sm->v[i].addr - SAMPLE_PEEK_BEFORE;
+		if (w) {
+			next_of[nnext] = i;
+			next_addrs[nnext++] = w;
+		}
+	}
+	err = proc_read_ranges(s->pid, addrs, n, SAMPLE_PEEK, peek, ok);
+	if (!err)
+		err = proc_read_ranges(s->pid, next_addrs, nnext, sizeof(uint64_t),
+				       (uint8_t *)next_words, next_ok);
+	if (err)
+		goto out;
+	/* next words back in sample order */
+	for (i = nnext; i-- > 0;) {
+		uint64_t w = next_ok[i] ? next_words[i] : 0;
+
+		next_words[i] = 0;
+		next_words[next_of[i]] = w;
+	}
+	key = key_learner_key(&sm->keys);
+	for (i = 0; i < n; i++) {
+		const uint8_t *p = ok[i] ? peek + i * SAMPLE_PEEK : NULL;
+
+		if (sample_still_live(&sm->v[i].shape, p, next_words[i], key)) {
+			sm->v[kept++] = sm->v[i];
+			continue;
+		}
+		/* a freed object's second word is malloc's now: in the thread
+		 * cache, glibc's key */
+		if (p && sm->v[i].shape.form == SAMPLE_OBJECT) {
+			uint64_t w;
+
+			memcpy(&w, p + SAMPLE_PEEK_BEFORE + 8, sizeof(w));
+			key_learner_add(&sm->keys, w);
+		}
+		sm->freed_later++;
+	}
+	sm->n = kept;
+	err = rebuild_index(sm);
+out:
+	free(addrs);
+	free(next_addrs);
+	free(next_words);
+	free(next_of);
+	free(peek);
+	free(ok);
+	free(next_ok);
+	return err;
+}
+
+static int open_window(struct session *s)
+{
+	struct sampled *sm = &s->sampled;
+	int err;
+
+	if (!s->libc_attached) {
+		char why[300];
+
+		err = tracer_attach_libc(s->tracer, s->pid, why, sizeof(why));
+		if (err) {
+			pr_warn("process %d: window skipped: %s", s->pid, why);
+			return err;
+		}
+		s->libc_attached = true;
+	}
+	if (s->redirect.state == REDIRECT_ON) {
+		err = alloc_redirect_arm(&s->redirect);
+		if (err)
+			pr_warn("process %d: allocator redirect not armed (%s): this window sees native allocations only",
+				s->pid, strerror(-err));
+	}
+	err = read_clock(s, &sm->clock_opened);
+	if (!err)
+		err = set_window_flag(s, true);
+	if (err) {
+		alloc_redirect_disarm(&s->redirect);
+		return err;
+	}
+	sm->window_open = true;
+	sm->opened_at = now_seconds();
+	return 0;
+}
+
+static double window_weight(struct sampled *sm, uint64_t clock_now, double closed_at)
+{
+	double w = sampler_scale(clock_now - sm->clock_closed, clock_now - sm->clock_opened);
+
+	if (w <= 0) {
+		/* the program touched no dict in the window: wall time is
+		 * all there is (biased low: the window slowed it down) */
+		w = (closed_at - sm->closed_at) / (closed_at - sm->opened_at);
+		sm->wall_weighted++;
+	}
+	sm->last_weight = w;
+	return w;
+}
+
+static int close_window(struct session *s)
+{
+	struct sampled *sm = &s->sampled;
+	struct take_ctx c = { .s = s };
+	struct cost_sample now_cost;
+	uint64_t clock_now = sm->clock_opened;
+	int err;
+
+	double closed_at, weight;
+
+	/* flag first: from here on nothing new is sampled */
+	err = set_window_flag(s, false);
+	closed_at = now_seconds();
+	if (read_clock(s, &clock_now) || clock_now < sm->clock_opened)
+		clock_now = sm->clock_opened;
+	/* this window's samples stand for the work since the last window
+	 * closed: that over the work inside this window */
+	weight = window_weight(sm, clock_now, closed_at);
+	sm->work_in_windows += clock_now - sm->clock_opened;
+	sm->clock_closed = clock_now;
+	sm->closed_at = closed_at;
+	alloc_redirect_disarm(&s->redirect);
+	tracer_detach_libc(s->tracer, s->pid);
+	s->libc_attached = false;
+	sm->window_open = false;
+	sm->windows++;
+	if (!err)
+		err = tracer_take_allocs(s->tracer, s->pid, take_one, &c);
+	if (!err)
+		err = adopt(s, &c, weight);
+	free(c.fresh);
+	/* the governor: what the window cost (probes hit only inside it),
+	 * spread over the period, against the target's CPU time */
+	if (s->cost_ready && !session_read_cost(s, &now_cost)) {
+		double hits = (double)(now_cost.hits - sm->period_cost.hits);
+		double spent = (hits * s->trap_ns + (double)(now_cost.bpf_ns - sm->period_cost.bpf_ns)) / 1e9;
+		double wall = now_cost.time - sm->period_cost.time;
+		double cpu = (double)(now_cost.target_ticks - sm->period_cost.target_ticks) /
+			     (double)sysconf(_SC_CLK_TCK);
+		/* share of a CPU the target uses; a mostly idle one is
+		 * budgeted against one CPU, or the budget would be nothing */
+		double rate = wall > 0 && cpu > 0 ? cpu / wall : 1;
+
+		if (rate < 0.1)
+			rate = 1;
+		sm->overhead = spent / (sm->sched.period * rate);
+		governor_adjust(&sm->sched, sm->overhead, sm->budget);
+		sm->period_cost = now_cost;
+	}
+	schedule_next(&sm->sched, now_seconds());
+	pr_debug("process %d: window %llu closed: %zu samples live, overhead %.3f%%, next window %.0f ms every %.1f s",
+		 s->pid, (unsigned long long)sm->windows, sm->n, sm->overhead * 100,
+		 sm->sched.window * 1e3, sm->sched.period);
+	return err;
+}
+
+int sampled_start(struct session *s, double budget, uint64_t seed)
+{
+	struct sampled *sm = &s->sampled;
+	double now = now_seconds();
+	int err;
+
+	memset(sm, 0, sizeof(*sm));
+	sm->budget = budget;
+	sm->overhead = -1;
+	err = py_target_work_clock_addr(&s->py, &sm->clock_addr);
+	if (!err)
+		err = read_clock(s, &sm->clock_start);
+	sm->clock_closed = sm->clock_start;
+	sm->closed_at = now;
+	if (err) {
+		snprintf(s->why, sizeof(s->why),
+			 "process %d: no Python work clock to weight samples with (%s)", s->pid,
+			 strerror(-err));
+		return err;
+	}
+	if (!s->py.type_type_addr) {
+		snprintf(s->why, sizeof(s->why), "process %d: PyType_Type not found", s->pid);
+		return -ENOENT;
+	}
+	/* a first guess the governor corrects after one period: a window
+	 * costs at most its own length of the target's time */
+	schedule_init(&sm->sched, now, FIRST_WINDOW,
+		      FIRST_WINDOW / (budget * GOVERNOR_HEADROOM), seed);
+	if (sm->sched.period < GOVERNOR_MIN_PERIOD)
+		sm->sched.period = GOVERNOR_MIN_PERIOD;
+	if (sm->sched.period > GOVERNOR_MAX_PERIOD)
+		sm->sched.period = GOVERNOR_MAX_PERIOD;
+	sm->sched.next_open = now;	/* the first window opens at once */
+	sm->next_check = now + CHECK_INTERVAL;
+	if (s->cost_ready)
+		session_read_cost(s, &sm->period_cost);
+	sm->on = true;
+	return open_window(s);
+}
+
+int sampled_tick(struct session *s)
+{
+	struct sampled *sm = &s->sampled;
+	double now = now_seconds(), wait;
+	int err;
+
+	if (!sm->on || s->exited)
+		return 200;
+	if (sm->window_open && now >= sm->opened_at + sm->sched.window) {
+		err = close_window(s);
+		if (err)
+			pr_warn("process %d: closing a window: %s", s->pid, strerror(-err));
+	} else if (!sm->window_open && now >= sm->sched.next_open) {
+		if (open_window(s)) {
+			sm->window_failures++;
+			schedule_next(&sm->sched, now);
+		}
+	}
+	if (!sm->window_open && now >= sm->next_check) {
+		err = check_samples(s);
+		if (err)
+			pr_warn("process %d: checking samples: %s", s->pid, strerror(-err));
+		sm->next_check = now_seconds() + CHECK_INTERVAL;
+	}
+	now = now_seconds();
+	wait = sm->window_open ? sm->opened_at + sm->sched.window - now : sm->sched.next_open - now;
+	if (!sm->window_open && sm->next_check - now < wait)
+		wait = sm->next_check - now;
+	return wait <= 0 ? 0 : wait > 0.2 ? 200 : (int)(wait * 1000) + 1;
+}
+
+void sampled_settle(struct session *s)
+{
+	struct sampled *sm = &s->sampled;
+
+	if (!sm->on)
+		return;
+	if (sm->window_open)
+		close_window(s);
+	if (!s->exited)
+		check_samples(s);
+}
+
+struct row_sum {
+	double bytes, count;
+};
+
+int sampled_collect(struct session *s, struct report *r)
+{
+	struct sampled *sm = &s->sampled;
+	struct u64map rows = { 0 };
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < sm->n && !err; i++) {
+		struct row_sum *sum = u64map_get(&rows, sm->v[i].stack_key);
+
+		if (!sum) {
+			sum = calloc(1, sizeof(*sum));
+			if (!sum || u64map_put(&rows, sm->v[i].stack_key, sum)) {
+				free(sum);
+				err = -ENOMEM;
+				break;
+			}
+		}
+		sum->bytes += (double)sm->v[i].size * sm->v[i].weight;
+		sum->count += sm->v[i].weight;
+	}
+	for (i = 0; i < rows.cap && !err; i++) {
+		struct row_sum *sum = rows.slots[i].value;
+		const struct resolved_stack *st;
+
+		if (!rows.slots[i].key || !sum)
+			continue;
+		st = symbolizer_stack(s->sym, rows.slots[i].key);
+		if (!st) {
+			err = -ENOMEM;
+			break;
+		}
+		err = report_add(r, st, llround(sum->bytes), llround(sum->count));
+	}
+	u64map_clear(&rows, free);
+	r->sampling = (struct sampling_summary){
+		.on = true, .scale = sm->last_weight, .window_ms = sm->sched.window * 1e3,
+		.period_s = sm->sched.period, .budget = sm->budget, .overhead = sm->overhead,
+		.windows = sm->windows, .live_samples = sm->n, .freed_after_window = sm->freed_later,
+		.unknown_form = sm->unknown_form, .window_failures = sm->window_failures,
+		.wall_weighted = sm->wall_weighted,
+		.tcache_key_known = key_learner_key(&sm->keys) != 0,
+	};
+	return err;
+}
+
+void sampled_free(struct sampled *sm)
+{
+	free(sm->v);
+	sm->v = NULL;
+	sm->n = sm->cap = 0;
+	u64map_clear(&sm->index, NULL);
+	u64map_clear(&sm->types, NULL);
+}

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+#include "sampler.h"
+
+#include <string.h>
+
+#include "leakbpf_shared.h"
+
+uint64_t sampler_random(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static double uniform(uint64_t *state)
+{
+	return (double)(sampler_random(state) >> 11) / 9007199254740992.0;	/* [0, 1) */
+}
+
+/* A random offset in the period: every moment of it is equally likely to
+ * be sampled, which is what makes the weight unbiased. */
+static void place_window(struct sampler_schedule *s)
+{
+	double room = s->period - s->window;
+
+	s->next_open = s->period_start + (room > 0 ? uniform(&s->rng) * room : 0);
+}
+
+void schedule_init(struct sampler_schedule *s, double now, double window, double period,
+		   uint64_t seed)
+{
+	memset(s, 0, sizeof(*s));
+	s->window = window;
+	s->period = period;
+	s->rng = seed;
+	s->period_start = now;
+	place_window(s);
+}
+
+void schedule_next(struct sampler_schedule *s, double now)
+{
+	s->period_start += s->period;
+	/* late (a slow attach, a stopped tracer): start afresh from now */
+	if (s->period_start + s->period < now)
+		s->period_start = now;
+	place_window(s);
+	if (s->next_open < now)
+		s->next_open = now;
+}
+
+static double clamp(double v, double lo, double hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+void governor_adjust(struct sampler_schedule *s, double measured, double budget)
+{
+	double target = budget * GOVERNOR_HEADROOM, factor, period;
+
+	if (measured < 0 || budget <= 0)
+		return;		/* nothing measured: keep the schedule */
+	/* the overhead is proportional to W / P; move P, at most x8 longer or
+	 * x4 shorter a step, so one odd period cannot swing it far */
+	factor = measured > 0 ? clamp(measured / target, 0.25, 8.0) : 0.5;
+	period = s->period * factor;
+	if (period > GOVERNOR_MAX_PERIOD) {
+		/* the longest period is not enough: shorten the window */
+		s->window = clamp(s->window * GOVERNOR_MAX_PERIOD / period, GOVERNOR_MIN_WINDOW,
+				  GOVERNOR_MAX_WINDOW);
+		period = GOVERNOR_MAX_PERIOD;
+	} else if (period < GOVERNOR_MIN_PERIOD) {
+		s->window = clamp(s->window * GOVERNOR_MIN_PERIOD / period, GOVERNOR_MIN_WINDOW,
+				  GOVERNOR_MAX_WINDOW);
+		period = GOVERNOR_MIN_PERIOD;
+	}
+	s->period = period;
+}
+
+double sampler_scale(uint64_t work_total, uint64_t work_in_windows)
+{
+	if (!work_in_windows)
+		return 0;
+	return (double)work_total / (double)work_in_windows;
+}
+
+static uint64_t word_at(const uint8_t *peek, int offset_from_block)
+{
+	uint64_t v;
+
+	memcpy(&v, peek + SAMPLE_PEEK_BEFORE + offset_from_block, sizeof(v));
+	return v;
+}
+
+/* A live object: a reference count of a live object (immortal ones in
+ * 3.12+ are 2^32-1 or so) and a type pointer. */
+static bool plausible_refcnt(uint64_t refcnt)
+{
+	return refcnt >= 1 && refcnt < (1ull << 40);
+}
+
+uint64_t glibc_chunk_size(uint64_t request)
+{
+	uint64_t n = (request + 8 + 15) & ~15ull;
+
+	return n < 32 ? 32 : n;
+}
+
+#define CHUNK_PREV_INUSE 1ull
+#define CHUNK_IS_MMAPPED 2ull
+#define CHUNK_FLAGS 7ull
+
+void sample_shape_of(const uint8_t *peek, uint64_t size, uint32_t kind,
+		     const uint8_t *offsets, int noffsets, sampler_is_type_fn is_type,
+		     void *arg, struct sample_shape *out)
+{
+	uint64_t size_word, csz;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if (kind == LB_KIND_MMAP) {
+		out->form = SAMPLE_MAPPING;
+		return;
+	}
+	for (i = 0; i < noffsets; i++) {
+		int o = offsets[i];
+		uint64_t type;
+
+		if ((uint64_t)o + 16 > size || o + 16 > SAMPLE_PEEK - SAMPLE_PEEK_BEFORE)
+			continue;
+		type = word_at(peek, o + 8);
+		if (plausible_refcnt(word_at(peek, o)) && type && is_type && is_type(arg, type)) {
+			out->form = SAMPLE_OBJECT;
+			out->obj_offset = (uint8_t)o;
+			out->ident = type;
+			return;
+		}
+	}
+	size_word = word_at(peek, -8);
+	csz = size_word & ~CHUNK_FLAGS;
+	if (size_word & CHUNK_IS_MMAPPED) {
+		/* a chunk of its own mapping: page-rounded, header included */
+		if (csz >= size + 16 && csz <= size + 16 + 8192) {
+			out->form = SAMPLE_CHUNK;
+			out->ident = size_word;
+		}
+		return;
+	}
+	/* realloc may leave a chunk a little larger than asked for */
+	if (csz >= glibc_chunk_size(size) && csz <= glibc_chunk_size(size) + 32) {
+		out->form = SAMPLE_CHUNK;
+		out->ident = size_word;
+	}
+}
+
+uint64_t sample_next_word_addr(const struct sample_shape *sh, uint64_t addr)
+{
+	if (sh->form != SAMPLE_CHUNK || (sh->ident & CHUNK_IS_MMAPPED))
+		return 0;
+	/* next chunk = this chunk (addr - 16) + its size; its size word at +8 */
+	return addr - 16 + (sh->ident & ~CHUNK_FLAGS) + 8;
+}
+
+bool sample_still_live(const struct sample_shape *sh, const uint8_t *peek,
+		       uint64_t next_word, uint64_t tcache_key)
+{
+	if (!peek)
+		return false;	/* unmapped: certainly freed */
+	switch (sh->form) {
+	case SAMPLE_OBJECT:
+		/* freed: the count fell to 0 (it stays 0 behind a GC header)
+		 * or malloc's free list pointers overwrote the header */
+		return plausible_refcnt(word_at(peek, sh->obj_offset)) &&
+		       word_at(peek, sh->obj_offset + 8) == sh->ident;
+	case SAMPLE_CHUNK:
+		if (word_at(peek, -8) != sh->ident)
+			return false;	/* merged, split or reused at another size */
+		if (tcache_key && word_at(peek, 8) == tcache_key)
+			return false;	/* in the thread cache */
+		if (!(sh->ident & CHUNK_IS_MMAPPED) && !(next_word & CHUNK_PREV_INUSE))
+			return false;	/* in a bin: the next chunk says so */
+		return true;
+	default:
+		return true;
+	}
+}
+
+void key_learner_add(struct key_learner *k, uint64_t value)
+{
+	int i, weakest = 0;
+
+	if (!value)
+		return;
+	for (i = 0; i < 8; i++) {
+		if (k->value[i] == value) {
+			k->count[i]++;
+			return;
+		}
+		if (k->count[i] < k->count[weakest])
+			weakest = i;
+	}
+	/* a bounded table: a newcomer replaces the least seen value */
+	k->value[weakest] = value;
+	k->count[weakest] = 1;
+}
+
+uint64_t key_learner_key(const struct key_learner *k)
+{
+	int i, best = 0;
+	bool tie = false;
+
+	for (i = 1; i < 8; i++) {
+		if (k->count[i] > k->count[best]) {
+			best = i;
+			tie = false;
+		} else if (k->count[i] == k->count[best]) {
+			tie = true;
+		}
+	}
+	return k->count[best] >= 3 && !tie ? k->value[best] : 0;
+}
