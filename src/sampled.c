@@ -262,6 +262,7 @@ static int open_window(struct session *s)
 	}
 	sm->window_open = true;
 	sm->opened_at = now_seconds();
+	pr_debug("process %d: window open for %.0f ms", s->pid, sm->sched.window * 1e3);
 	return 0;
 }
 

@@ -380,7 +380,7 @@ def run_leakbpf(leakbpf, args, timeout=TOP_TIMEOUT, env=None, prefix=()):
 def top_once(leakbpf, pid, interval=1.5):
     """`leakbpf top --pid PID -n 1 --json`, checked: exit 0, one valid
     document. Returns (CompletedProcess, the process's entry)."""
-    cp = run_leakbpf(leakbpf, ["top", "--pid", pid, "-n", "1", "--interval", interval, "--json"],
+    cp = run_leakbpf(leakbpf, ["top", "--mode", "full", "--pid", pid, "-n", "1", "--interval", interval, "--json"],
                      timeout=60)
     assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
     docs = parse_json_lines(cp.stdout)

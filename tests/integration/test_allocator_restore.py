@@ -119,15 +119,38 @@ def read_file(path):
 ENDINGS = ["sigterm", "sigint", "sigkill", "iterations"]
 
 
+def wait_for_windows(err_path, n, lk, diag):
+    """Sampled mode: waits until the n-th window has opened (-v -v says so),
+    so that what follows happens while the redirect is armed."""
+    deadline = time.monotonic() + REDIRECT_WAIT + 10
+    while read_file_all(err_path).count("window open") < n:
+        assert lk.poll() is None, "leakbpf exited before window %d" % n + diag()
+        assert time.monotonic() < deadline, "window %d never opened" % n + diag()
+        time.sleep(0.01)
+
+
+def read_file_all(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("mode", ["full", "sampled"])
 @pytest.mark.parametrize("ending", ENDINGS)
-def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, ending):
+def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, ending, mode):
     tgt = start_target(spawn, python, tmp_path)
     orig = tgt.wait_ready(30)["tables"]
     assert tgt.tables() == orig, "tables not stable before tracing"
     assert not redirected(orig), "target already looks redirected: %s" % fmt_tables(orig)
     pid = tgt.pid
 
-    args = ["top", "--pid", pid, "--interval", "0.5"]
+    args = ["top", "--mode", mode, "--pid", pid, "--interval", "0.5"]
+    if mode == "sampled":
+        # windows as long and often as the governor allows: the ending
+        # lands in or right after one
+        args += ["--max-overhead", "50", "-v", "-v"]
     if ending == "iterations":
         args += ["-n", "10"]
     out_path, err_path = tmp_path / "top.stdout", tmp_path / "top.stderr"
@@ -138,9 +161,11 @@ def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, endin
         return "\nleakbpf exit=%s\nstderr:\n%s\nstdout (tail):\n%s" % (
             lk.poll(), read_file(err_path), read_file(out_path)[-1000:])
 
-    # 1. The redirect comes on.
+    # 1. The redirect comes on (sampled: the third window is open).
+    if mode == "sampled":
+        wait_for_windows(err_path, 3, lk, diag)
     deadline = time.monotonic() + REDIRECT_WAIT
-    while True:
+    while mode == "full":
         t = tgt.tables()
         check_traced(orig, t)
         if redirected(t):
@@ -167,6 +192,8 @@ def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, endin
             ending.upper(), fmt_tables(t), fmt_tables(orig)) + diag()
     elif ending == "sigkill":
         assert lk.poll() is None, "leakbpf exited on its own" + diag()
+        if mode == "sampled":
+            wait_for_windows(err_path, 4, lk, diag)   # killed inside a window
         lk.kill()
         lk.wait(10)
         deadline = time.monotonic() + GUARDIAN_WAIT

@@ -35,7 +35,7 @@ def leak_rows(proc):
 
 def test_top_once_finds_leak_line(bpf_ready, python, spawn):
     target, _ = start_slow_leak(spawn, python)
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1.5",
+    cp = run_leakbpf(bpf_ready, ["top", "--mode", "full", "--pid", target.pid, "-n", "1", "--interval", "1.5",
                                  "--json"], timeout=60)
     assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
     docs = parse_json_lines(cp.stdout)
@@ -66,7 +66,7 @@ def frames_key(row):
 
 def test_top_iterations_and_deltas(bpf_ready, python, spawn):
     target, _ = start_slow_leak(spawn, python)
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "3", "--interval", "0.5",
+    cp = run_leakbpf(bpf_ready, ["top", "--mode", "full", "--pid", target.pid, "-n", "3", "--interval", "0.5",
                                  "--json"], timeout=60)
     assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
     docs = parse_json_lines(cp.stdout)
@@ -112,7 +112,7 @@ def test_top_target_exits_mid_trace(bpf_ready, python, spawn, tmp_path):
     target, treader = start_slow_leak(spawn, python, SLOW_LEAK_STOP_FILE=stop)
     err_path = tmp_path / "top.stderr"
     with open(err_path, "wb") as err:
-        lk = spawn([bpf_ready, "top", "--pid", target.pid, "--interval", "0.5", "--json"],
+        lk = spawn([bpf_ready, "top", "--mode", "full", "--pid", target.pid, "--interval", "0.5", "--json"],
                    graceful=True, stdout=subprocess.PIPE, stderr=err)
     reader = LineReader(lk.stdout, "leakbpf top")
     first = reader.read_json(30)   # tracing is running
@@ -146,7 +146,7 @@ def test_top_reports_its_own_cost(bpf_ready, spawn):
     """Every refresh says what tracing costs: probe hits per second, a trap
     calibrated on this machine, BPF time per hit and the share of a CPU."""
     target, _ = start_slow_leak(spawn, "/usr/bin/python3")
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "2", "--interval", "1",
+    cp = run_leakbpf(bpf_ready, ["top", "--mode", "full", "--pid", target.pid, "-n", "2", "--interval", "1",
                                  "--json"], timeout=60)
     assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
     docs = parse_json_lines(cp.stdout)
@@ -159,6 +159,6 @@ def test_top_reports_its_own_cost(bpf_ready, spawn):
     assert cost["bpf_ns_per_hit"] > 0, cost
     assert 0 < cost["cpu_fraction"] < 0.5, cost
     assert cost["target_fraction"] is None or 0 <= cost["target_fraction"] <= 1, cost
-    text = run_leakbpf(bpf_ready, ["top", "--pid", target.pid, "-n", "1", "--interval", "1"],
+    text = run_leakbpf(bpf_ready, ["top", "--mode", "full", "--pid", target.pid, "-n", "1", "--interval", "1"],
                        timeout=60)
     assert any(l.startswith("leakbpf cost: ") for l in text.stdout.splitlines()), text.stdout[:1500]
