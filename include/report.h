@@ -43,6 +43,9 @@ struct sampling_summary {
 	uint64_t window_failures;	/* windows that could not open */
 	uint64_t wall_weighted;		/* windows weighted by wall time (no clock ticks) */
 	bool tcache_key_known;
+	/* CLOCK_MONOTONIC seconds: the estimate covers the work from the
+	 * first window's opening to the last window's closing */
+	double from_monotonic, as_of_monotonic;
 };
 
 struct report {

@@ -38,6 +38,7 @@ struct sampled {
 	uint64_t clock_start, clock_opened, work_in_windows;
 	uint64_t clock_closed;		/* reading when the last window closed */
 	double closed_at;
+	double started_at;
 	double last_weight;		/* of the last window's samples */
 	struct sample *v;
 	size_t n, cap;

@@ -91,7 +91,7 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 	if (r->sampling.on) {
 		const struct sampling_summary *sm = &r->sampling;
 
-		fprintf(out, "sampled: sizes and counts marked ~ are estimates; a sample of the last window stands for %.1f\n"
+		fprintf(out, "sampled: sizes and counts marked ~ are estimates, as of the last window; a sample of it stands for %.1f\n"
 			"  windows: %" PRIu64 " so far, now %.0f ms every %.1f s (budget %.2f%% of the target's CPU",
 			sm->scale, sm->windows, sm->window_ms, sm->period_s, 100 * sm->budget);
 		if (sm->overhead >= 0)
@@ -175,6 +175,8 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		json_kv_uint(w, "window_failures", sm->window_failures);
 		json_kv_uint(w, "wall_weighted_windows", sm->wall_weighted);
 		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
+		json_kv_double(w, "from_monotonic", sm->from_monotonic);
+		json_kv_double(w, "as_of_monotonic", sm->as_of_monotonic);
 		json_object_end(w);
 	}
 	json_kv_int(w, "total_bytes", r->total_bytes);

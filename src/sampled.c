@@ -350,6 +350,7 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 		err = read_clock(s, &sm->clock_start);
 	sm->clock_closed = sm->clock_start;
 	sm->closed_at = now;
+	sm->started_at = now;
 	if (err) {
 		snprintf(s->why, sizeof(s->why),
 			 "process %d: no Python work clock to weight samples with (%s)", s->pid,
@@ -465,6 +466,7 @@ int sampled_collect(struct session *s, struct report *r)
 		.unknown_form = sm->unknown_form, .window_failures = sm->window_failures,
 		.wall_weighted = sm->wall_weighted,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
+		.from_monotonic = sm->started_at, .as_of_monotonic = sm->closed_at,
 	};
 	return err;
 }

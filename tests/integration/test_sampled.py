@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: MIT
+"""Sampled mode (issue 4), the default of `top`.
+
+tests/programs/churn_leak.py builds and drops a request's worth of objects
+per iteration (CHURN) and keeps a (int, float) tuple every 16th (LEAK); it
+keeps a status file with the tuples kept so far and what one costs in bytes.
+
+  - the leak line is ranked first and its estimated count and bytes are
+    within 30% of the truth over the same span; the churn line, whose
+    objects are freed after the windows, is not reported as outstanding;
+    the report says it is an estimate and how it was made;
+  - the governor: a smaller --max-overhead gives a longer period, and the
+    overhead leakbpf measures stays near the budget;
+  - a target that cannot be sampled (not Python) is traced in full, with
+    one line saying so;
+  - the target is unharmed: it runs on and exits normally, tables restored.
+"""
+import os
+import time
+
+import pytest
+
+from conftest import (assert_no_probes_left, bytes_by_line, marker_line, parse_json_lines,
+                      pid_alive, program, py_env, run_leakbpf, stderr_lines, LineReader,
+                      installed_interpreter)
+
+SRC = program("churn_leak.py")
+LEAK_LINE = marker_line(SRC, "# LEAK")
+CHURN_LINE = marker_line(SRC, "# CHURN")
+
+# The LTO+PGO build and one with 3.12's object pre-headers.
+SAMPLED_INTERPRETERS = [
+    ("debian-3.11.2", "/usr/bin/python3.11"),
+    ("pyenv-3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12"),
+]
+
+
+@pytest.fixture(params=SAMPLED_INTERPRETERS, ids=[i for i, _ in SAMPLED_INTERPRETERS])
+def sampled_python(request):
+    return installed_interpreter(request.param)
+
+
+class ChurnLeak:
+    def __init__(self, spawn, python, tmp_path, seconds=90):
+        import subprocess
+        self.status = tmp_path / "status"
+        self.stop = tmp_path / "stop"
+        self.proc = spawn([python, str(SRC)], stdout=subprocess.PIPE,
+                          env=py_env(CHURN_LEAK_STATUS=self.status, CHURN_LEAK_STOP_FILE=self.stop,
+                                     CHURN_LEAK_SECONDS=seconds))
+        self.reader = LineReader(self.proc.stdout, "churn_leak")
+        line = self.reader.readline(30)
+        assert line and line.startswith("ready pid="), "churn_leak did not start: %r" % line
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + 10
+        while self.kept()[0] == 0:
+            assert time.monotonic() < deadline, "churn_leak wrote no status"
+            time.sleep(0.05)
+
+    def history(self):
+        out = []
+        try:
+            for line in self.status.read_text().splitlines():
+                t, kept, entry = line.split()
+                out.append((float(t), int(kept), int(entry)))
+        except (OSError, ValueError):
+            pass
+        return out
+
+    def kept(self, at=None):
+        """(tuples kept, bytes per tuple) at monotonic time `at` (latest
+        if None), from the program's own log."""
+        h = self.history()
+        if not h:
+            return 0, 0
+        if at is None:
+            return h[-1][1], h[-1][2]
+        before = [e for e in h if e[0] <= at]
+        assert before, "no status before %.3f (log starts %.3f)" % (at, h[0][0])
+        return before[-1][1], before[-1][2]
+
+    def finish(self):
+        self.stop.write_text("")
+        line = self.reader.readline(30)
+        assert line and line.startswith("kept="), "churn_leak did not finish: %r" % line
+        return self.proc.wait(15)
+
+
+def leak_and_churn(proc):
+    by_line = bytes_by_line(proc, SRC)
+    return by_line.get(LEAK_LINE, [0, 0, []]), by_line.get(CHURN_LINE, [0, 0, []])
+
+
+def test_sampled_estimates_the_leak(bpf_ready, sampled_python, spawn, tmp_path):
+    tgt = ChurnLeak(spawn, sampled_python, tmp_path)
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", tgt.pid, "-n", "4", "--interval", "5", "--json"],
+                     timeout=90)
+    assert cp.returncode == 0, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr[-2000:])
+    docs = parse_json_lines(cp.stdout)
+    assert len(docs) == 4
+    last = docs[-1]["processes"][0]
+    assert last["mode"] == "sampled" and last["estimated"] is True
+    s = last["sampling"]
+    assert s["windows"] >= 2 and s["live_samples"] > 0 and s["scale"] > 1, s
+    assert s["window_failures"] == 0 and s["wall_weighted_windows"] == 0, s
+
+    # ranked first, from the first report that had a window's samples on
+    first = last["rows"][0]
+    assert first["frames"][0]["line"] == LEAK_LINE, (
+        "the leak line is not first: %s" % [(r["frames"][0]["line"], r["bytes"]) for r in last["rows"][:5]])
+    leak, churn = leak_and_churn(last)
+
+    # the truth over the span the estimate covers: from the first window's
+    # opening to the last one's closing
+    kept0, entry = tgt.kept(s["from_monotonic"])
+    kept1, _ = tgt.kept(s["as_of_monotonic"])
+    truth_count = 3 * (kept1 - kept0)
+    truth_bytes = entry * (kept1 - kept0)
+    assert 0.7 * truth_count <= leak[1] <= 1.3 * truth_count, (
+        "estimated count %d, truth %d (3 objects x %d tuples)" % (leak[1], truth_count, kept1 - kept0))
+    assert 0.7 * truth_bytes <= leak[0] <= 1.3 * truth_bytes, (
+        "estimated bytes %d, truth %d (%d B x %d tuples)" % (leak[0], truth_bytes, entry, kept1 - kept0))
+    # frees after the windows are seen: the churn is not a leak
+    assert churn[0] <= 0.02 * leak[0], "churn line reported outstanding: %d vs leak %d" % (
+        churn[0], leak[0])
+    assert s["freed_after_window"] >= 0
+
+    # unharmed: runs on, tables restored, no probe left, normal exit
+    assert pid_alive(tgt.pid)
+    assert_no_probes_left()
+    assert tgt.finish() == 0
+
+
+def test_sampled_text_marks_estimates(bpf_ready, spawn, tmp_path):
+    tgt = ChurnLeak(spawn, "/usr/bin/python3.11", tmp_path)
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", tgt.pid, "-n", "1", "--interval", "3"], timeout=60)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    assert "sampled: sizes and counts marked ~ are estimates" in cp.stdout, cp.stdout[:2000]
+    assert "size=~" in cp.stdout and "count=~" in cp.stdout
+    assert "leakbpf cost:" in cp.stdout
+    assert tgt.finish() == 0
+
+
+def run_budget(bpf_ready, spawn, tmp_path, budget, name):
+    d = tmp_path / name
+    d.mkdir()
+    tgt = ChurnLeak(spawn, "/usr/bin/python3.11", d)
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", tgt.pid, "-n", "3", "--interval", "5", "--json",
+                                 "--max-overhead", budget], timeout=90)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    assert tgt.finish() == 0
+    return [d["processes"][0] for d in parse_json_lines(cp.stdout)]
+
+
+def test_governor_follows_the_budget(bpf_ready, spawn, tmp_path):
+    tight = run_budget(bpf_ready, spawn, tmp_path, "0.2", "tight")
+    loose = run_budget(bpf_ready, spawn, tmp_path, "5", "loose")
+    t, l = tight[-1]["sampling"], loose[-1]["sampling"]
+    duty_t = t["window_ms"] / 1e3 / t["period_s"]
+    duty_l = l["window_ms"] / 1e3 / l["period_s"]
+    assert duty_t * 5 < duty_l, "budget 0.2%% gave duty %.4f, 5%% gave %.4f" % (duty_t, duty_l)
+    # what leakbpf measures of itself stays near the budget (after the
+    # first period, whose guess the governor corrects)
+    for proc, budget in ((tight[-1], 0.002), (loose[-1], 0.05)):
+        frac = proc["sampling"]["last_period_fraction"]
+        assert frac is not None and frac <= 2 * budget, (
+            "measured %.4f against a budget of %.4f" % (frac, budget))
+        assert proc["overhead"]["cpu_fraction"] <= 2 * budget * max(1, os.cpu_count())
+
+
+def test_native_target_falls_back_to_full(bpf_ready, spawn):
+    p = spawn(["sleep", "600"])
+    time.sleep(0.3)
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", p.pid, "-n", "1", "--interval", "1", "--json"],
+                     timeout=60)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    lines = [l for l in stderr_lines(cp.stderr) if "sampled mode" in l]
+    assert len(lines) == 1 and "--mode full" in lines[0], cp.stderr
+    doc = parse_json_lines(cp.stdout)[0]["processes"][0]
+    assert doc["mode"] == "full" and doc["estimated"] is False
