@@ -103,6 +103,114 @@ END { clear(@live); clear(@size); }
 """
 
 
+def rank_in_process(proc, src, line):
+    """Rank (1 = first) of src:line by bytes of the rows whose innermost
+    Python frame is that line, and those bytes."""
+    by_line = {}
+    for row in proc["rows"]:
+        py = [fr for fr in row["frames"] if fr["line"] > 0]
+        if not py:
+            continue
+        key = (os.path.realpath(py[0]["file"]) if os.path.isabs(py[0]["file"])
+               else py[0]["file"], py[0]["line"])
+        by_line[key] = by_line.get(key, 0) + row["bytes"]
+    ranked = sorted(by_line.items(), key=lambda kv: -kv[1])
+    for i, (key, b) in enumerate(ranked, 1):
+        if key == (os.path.realpath(src), line):
+            return i, b
+    return None, 0
+
+
+def top_reports(path):
+    """The JSON documents a `top --json` wrote, one per line, as
+    (elapsed, process) for reports taken while the process still ran."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    proc = json.loads(line)["processes"][0]
+                except (ValueError, KeyError, IndexError):
+                    continue
+                if not proc.get("exited"):
+                    out.append(proc)
+    except OSError:
+        pass
+    return out
+
+
+def first_ranked(reports, src, line, attached_at):
+    """Seconds from attach to the first report that ranks src:line first."""
+    for proc in reports:
+        if rank_in_process(proc, src, line)[0] == 1:
+            return proc["sampling"]["as_of_monotonic"] - attached_at if "sampling" in proc else None
+    return None
+
+
+def truth_at(status_path, t):
+    """(kept, entry bytes) the program logged last before monotonic time t."""
+    best = (0, 0)
+    with open(status_path) as f:
+        for l in f:
+            mt, kept, entry = l.split()
+            if float(mt) <= t:
+                best = (int(kept), int(entry))
+    return best
+
+
+def bench_loop_sampled(leakbpf, tmp, seconds):
+    """(a) for sampled mode: the loop runs `seconds`, untraced and under
+    `leakbpf top` (default mode); throughput from iterations per second."""
+    leak = marker_line(LOOP, "# LEAK")
+    status = os.path.join(tmp, "loop.status")
+    out = {}
+    for name in ("none", "leakbpf sampled (top)"):
+        if os.path.exists(status):
+            os.unlink(status)
+        log("  (a) %s, %d s" % (name, seconds))
+        env = clean_env(BENCH_SECONDS=seconds, BENCH_STATUS=status)
+        p = subprocess.Popen([PYTHON, LOOP], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, text=True)
+        p.stdout.readline()
+        top_out = os.path.join(tmp, "loop-top.json")
+        top = None
+        attached = time.monotonic()
+        if name != "none":
+            with open(top_out, "w") as f:
+                top = subprocess.Popen([leakbpf, "top", "--pid", str(p.pid), "--interval", "5",
+                                        "--json", "--limit", "0"], stdout=f,
+                                       stderr=subprocess.DEVNULL)
+        text = p.stdout.read()
+        p.wait()
+        if top:
+            top.wait(60)
+        m = re.search(r"per_second=([0-9.]+)", text)
+        rate = float(m.group(1)) if m else None
+        note = ""
+        if top:
+            reps = top_reports(top_out)
+            first = first_ranked(reps, LOOP, leak, attached)
+            note = "leak line ranked first %s" % (
+                "after %.0f s" % first if first is not None else "never")
+            if reps:
+                last = reps[-1]
+                s = last["sampling"]
+                k0, entry = truth_at(status, s["from_monotonic"])
+                k1, _ = truth_at(status, s["as_of_monotonic"])
+                truth = (k1 - k0) * entry
+                est = rank_in_process(last, LOOP, leak)[1]
+                hits = [r["overhead"]["hits_per_sec"] for r in reps if r.get("overhead")]
+                note += ("; after %.0f s: estimated %.1f MB, truth %.1f MB (%+.0f%%); "
+                         "%.0f probe hits/s on average; window %.0f ms every %.1f s; "
+                         "leakbpf's own estimate of its cost %.2f%%" % (
+                             s["as_of_monotonic"] - attached, est / 1e6, truth / 1e6,
+                             100 * (est / truth - 1) if truth else 0,
+                             sum(hits) / len(hits) if hits else 0, s["window_ms"], s["period_s"],
+                             100 * (s["last_period_fraction"] or 0)))
+        out[name] = (rate, note)
+    return out
+
+
 def leak_line_rank(report_path, src, line):
     """Rank (1 = first) of src:line among all lines, by outstanding bytes of
     the rows whose innermost Python frame is that line."""
@@ -213,9 +321,11 @@ def wrk(port, seconds):
     return float(m.group(1)) if m else None
 
 
-def bench_gunicorn(leakbpf, tmp, seconds):
+def bench_gunicorn(leakbpf, tmp, seconds, sampled_seconds=120):
     variants = [
         ("none", {}, None),
+        ("none, %d s (baseline of the sampled run)" % max(seconds, sampled_seconds), {}, "none-long"),
+        ("leakbpf sampled (top on each worker)", {}, "leakbpf-sampled"),
         ("leakbpf full (top on each worker)", {}, "leakbpf"),
         ("tracemalloc, 1 frame", {"PYTHONTRACEMALLOC": "1"}, None),
         ("tracemalloc, 25 frames", {"PYTHONTRACEMALLOC": "25"}, None),
@@ -226,7 +336,8 @@ def bench_gunicorn(leakbpf, tmp, seconds):
     ]
     results = []
     for name, extra, tracer in variants:
-        if tracer and tracer != "leakbpf" and shutil.which(tracer) is None:
+        if tracer and tracer not in ("none-long", "leakbpf-sampled", "leakbpf") and \
+                shutil.which(tracer) is None:
             results.append((name, None, "not installed"))
             continue
         log("  (b) %s" % name)
@@ -242,7 +353,21 @@ def bench_gunicorn(leakbpf, tmp, seconds):
                 results.append((name, None, "gunicorn did not start"))
                 continue
             workers = worker_pids(master.pid)
-            if tracer == "leakbpf":
+            attached = time.monotonic()
+            run_for = seconds
+            if tracer == "none-long":
+                run_for = max(seconds, sampled_seconds)
+            elif tracer == "leakbpf-sampled":
+                # the target: leak line first within 120 s, at <= 2% cost
+                run_for = max(seconds, sampled_seconds)
+                for w in workers:
+                    f = open(os.path.join(tmp, "gunicorn-top-%d.json" % w), "w")
+                    helpers.append(subprocess.Popen(
+                        [leakbpf, "top", "--pid", str(w), "--interval", "10", "--json",
+                         "--limit", "0"], stdout=f, stderr=subprocess.DEVNULL))
+                    f.close()
+                time.sleep(1)
+            elif tracer == "leakbpf":
                 for w in workers:
                     helpers.append(subprocess.Popen(
                         [leakbpf, "top", "--pid", str(w), "--interval", "3600", "-n", "1",
@@ -261,8 +386,19 @@ def bench_gunicorn(leakbpf, tmp, seconds):
                         ["austin", "-m", "-o", os.devnull, "-p", str(w)],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(2)
-            rps = wrk(port, seconds)
-            results.append((name, rps, ""))
+            rps = wrk(port, run_for)
+            note = ""
+            if tracer == "leakbpf-sampled":
+                for h in helpers:
+                    h.send_signal(signal.SIGINT)
+                    h.wait(60)
+                firsts = []
+                for w in workers:
+                    reps = top_reports(os.path.join(tmp, "gunicorn-top-%d.json" % w))
+                    firsts.append(first_ranked(reps, APP, marker_line(APP, "# LEAK"), attached))
+                note = "wrk %d s; leak line ranked first in each worker after %s s" % (
+                    run_for, ", ".join("never" if f is None else "%.0f" % f for f in firsts))
+            results.append((name, rps, note))
         finally:
             for h in helpers:
                 h.send_signal(signal.SIGINT)
@@ -301,6 +437,8 @@ def main():
     ap.add_argument("--only", default="hits,a,b")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--seconds", type=int, default=10, help="wrk run length for (b)")
+    ap.add_argument("--sampled-seconds", type=int, default=120,
+                    help="run length of the sampled-mode runs of (a) and (b)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     tmp = tempfile.mkdtemp(prefix="leakbpf-bench-")
@@ -324,15 +462,30 @@ def main():
             ratio = base / t if t and base else None
             out.append("| %s | %s | %s | %s |" % (name, fmt(t, "%.3f"), fmt(ratio, "%.3f"), note))
         out.append("")
+    if "a" in only or "as" in only:
+        log("workload (a), sampled")
+        res = bench_loop_sampled(args.leakbpf, tmp, args.sampled_seconds)
+        base = res["none"][0]
+        out += ["## (a) sampled: the same loop for %d s, untraced and under `leakbpf top`"
+                % args.sampled_seconds, "",
+                "| tracer | iterations/s | throughput ratio | notes |", "|---|---|---|---|"]
+        for name, (rate, note) in res.items():
+            ratio = rate / base if rate and base else None
+            out.append("| %s | %s | %s | %s |" % (name, fmt(rate, "%.0f"), fmt(ratio, "%.3f"), note))
+        out.append("")
     if "b" in only:
         log("workload (b)")
-        results = bench_gunicorn(args.leakbpf, tmp, args.seconds)
+        results = bench_gunicorn(args.leakbpf, tmp, args.seconds, args.sampled_seconds)
         base = results[0][1] if results else None
+        long_base = results[1][1] if len(results) > 1 else None
         out += ["## (b) gunicorn -w 2 + Flask, wrk -t2 -c8 -d%ds (`bench/flask_app.py`)"
                 % args.seconds, "", "| tracer | requests/s | throughput ratio | notes |",
                 "|---|---|---|---|"]
         for name, rps, note in results:
-            ratio = rps / base if rps and base else None
+            b = long_base if "sampled" in name else base
+            ratio = rps / b if rps and b else None
+            if "sampled" in name:
+                note += "; ratio against the untraced run of the same length"
             out.append("| %s | %s | %s | %s |" % (name, fmt(rps, "%.0f"), fmt(ratio, "%.3f"), note))
         out.append("")
     shutil.rmtree(tmp, ignore_errors=True)
