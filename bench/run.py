@@ -370,7 +370,7 @@ def bench_gunicorn(leakbpf, tmp, seconds, sampled_seconds=120):
             elif tracer == "leakbpf":
                 for w in workers:
                     helpers.append(subprocess.Popen(
-                        [leakbpf, "top", "--pid", str(w), "--interval", "3600", "-n", "1",
+                        [leakbpf, "top", "--mode", "full", "--pid", str(w), "--interval", "3600", "-n", "1",
                          "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(3)
             elif tracer == "bpftrace":

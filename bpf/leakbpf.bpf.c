@@ -136,6 +136,15 @@ static __always_inline void forget_block(__u32 tgid, __u64 addr)
 	}
 	bpf_map_delete_elem(&allocs, &k);
 	count(LB_CNT_FREE_CALLS);
+	/* for sampled mode's key learning; not atomic: racing CPUs may share
+	 * a slot, which loses one address of many */
+	__u32 slot = recent_free_next++ % LB_RECENT_FREES;
+	struct lb_recent_free *rf = bpf_map_lookup_elem(&recent_frees, &slot);
+
+	if (rf) {
+		rf->addr = addr;
+		rf->pid = tgid;
+	}
 }
 
 static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
@@ -192,7 +201,7 @@ static __always_inline int on_entry(struct pt_regs *ctx, enum lb_fn fn, __u64 si
 	struct lb_pending *outer;
 	struct lb_pending p = {
 		.size = size, .old_ptr = old_ptr, .out_ptr = out_ptr,
-		.sp = sp, .fn = fn,
+		.sp = sp, .fn = fn, .tgid = tgid,
 	};
 
 	struct lb_proc *proc = current_proc(tgid);

@@ -91,6 +91,16 @@ struct {
 	__uint(max_entries, 4 * 1024 * 1024);
 } events SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LB_RECENT_FREES);
+	__type(key, __u32);
+	__type(value, struct lb_recent_free);
+} recent_frees SEC(".maps");
+
+/* Next slot of recent_frees; wraps. */
+__u32 recent_free_next;
+
 static __always_inline void count(enum lb_counter c)
 {
 	__u32 key = c;

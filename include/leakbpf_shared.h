@@ -171,6 +171,8 @@ struct lb_pending {
 	__u64 sp;			/* stack pointer at entry: detects stale entries */
 	__u32 fn;			/* enum lb_fn */
 	__u32 nested;			/* allocator calls made from inside this one */
+	__u32 tgid;			/* whose: cleared when its probes come out */
+	__u32 pad;
 };
 
 /* The probed libc functions; the entry probe's attach cookie says which. */
@@ -180,6 +182,17 @@ enum lb_fn {
 	LB_FN_VALLOC, LB_FN_PVALLOC, LB_FN_MMAP,
 	LB_FN_FREE, LB_FN_MUNMAP,
 	LB_FN__COUNT,
+};
+
+/* Sampled mode learns glibc's thread-cache key from blocks freed inside a
+ * window: the last LB_RECENT_FREES of them are kept here (a free in the
+ * thread cache writes the key at +8). */
+#define LB_RECENT_FREES 256
+
+struct lb_recent_free {
+	__u64 addr;
+	__u32 pid;
+	__u32 pad;
 };
 
 /* Ring buffer event: a stack seen for the first time, to be symbolised while

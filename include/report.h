@@ -38,10 +38,13 @@ struct sampling_summary {
 	double window_ms, period_s;	/* the current schedule */
 	double budget;			/* --max-overhead, as a fraction */
 	double overhead;		/* measured over the last period, -1 unknown */
+	double expected;		/* what the schedule now in force should cost */
 	uint64_t windows, live_samples, freed_after_window;
 	uint64_t unknown_form;		/* samples neither object nor malloc chunk */
 	uint64_t window_failures;	/* windows that could not open */
-	uint64_t wall_weighted;		/* windows weighted by wall time (no clock ticks) */
+	uint64_t empty_windows;		/* windows that saw no work: their period carried over */
+	uint64_t mappings_skipped;	/* anonymous mmaps (arenas, stacks) not sampled */
+	uint64_t capped;		/* large samples whose weight was capped */
 	bool tcache_key_known;
 	/* CLOCK_MONOTONIC seconds: the estimate covers the work from the
 	 * first window's opening to the last window's closing */

@@ -5,8 +5,11 @@
  * period and come out again; between windows the target runs untouched.
  * Each window's allocations become samples, kept here (not in BPF) and
  * checked for frees from outside by reading their memory; the estimate
- * weights each sample by the work the program did in all over the work it
- * did inside windows (the Python work clock). The governor keeps the
+ * weights every sample by the work the program did from the first window
+ * to the last over the work it did inside windows (the Python work clock):
+ * a ratio over all windows, not one per window, because one short window
+ * measures little work and a per-window ratio would swing with what code
+ * it happened to fall in. The governor keeps the
  * measured overhead under --max-overhead.
  */
 #ifndef LEAKBPF_SAMPLED_H
@@ -24,7 +27,6 @@ struct report;
 
 struct sample {
 	uint64_t addr, size, stack_key;
-	double weight;			/* allocations it stands for */
 	struct sample_shape shape;
 };
 
@@ -39,7 +41,6 @@ struct sampled {
 	uint64_t clock_closed;		/* reading when the last window closed */
 	double closed_at;
 	double started_at;
-	double last_weight;		/* of the last window's samples */
 	struct sample *v;
 	size_t n, cap;
 	struct u64map index;		/* addr -> sample number + 1 */
@@ -48,8 +49,10 @@ struct sampled {
 	double next_check;
 	struct cost_sample period_cost;	/* readings when the period began */
 	double overhead;		/* of the last period, -1 = unknown */
+	double expected;		/* of the schedule now in force, -1 = unknown */
 	uint64_t windows, taken, freed_later, replaced, unknown_form, window_failures;
-	uint64_t wall_weighted;		/* windows without clock ticks: weighted by wall time */
+	uint64_t empty_windows;		/* windows that saw no work: carried over */
+	uint64_t mappings_skipped;	/* anonymous mmaps taken in windows, not kept */
 };
 
 /* Sets sampled mode up for an attached session; -errno with s->why when

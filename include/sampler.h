@@ -52,6 +52,20 @@ void governor_adjust(struct sampler_schedule *s, double measured, double budget)
  * has seen work yet. */
 double sampler_scale(uint64_t work_total, uint64_t work_in_windows);
 
+/* A sample of a large block (64 KiB or more) never stands for more than
+ * 16 MiB. A window that catches one rare large block (a list's item array
+ * being grown, a dict's table) would otherwise claim weight x size:
+ * gigabytes from one 8 MiB array. Unbiased, but with a variance no report
+ * survives. The cost: a leak of many large blocks is underestimated; the
+ * report counts the capped samples. Smaller blocks are many, and keep
+ * their weight. */
+#define SAMPLE_LARGE_BLOCK (64ull << 10)
+#define SAMPLE_CLAIM_CAP (16ull << 20)
+
+/* A window's weight for a block of `size` bytes, capped as above (never
+ * below 1: a sample is at least itself). */
+double sampler_capped_weight(double weight, uint64_t size);
+
 /* ---- sample liveness --------------------------------------------------- */
 
 /* Bytes read around a sample: 16 before it (the malloc chunk header) and
@@ -70,7 +84,9 @@ enum sample_form {
 struct sample_shape {
 	uint8_t form;		/* enum sample_form */
 	uint8_t obj_offset;
+	bool has_fingerprint;
 	uint64_t ident;
+	uint64_t fingerprint;	/* SAMPLE_CHUNK: hash of its first 32 bytes */
 };
 
 typedef bool (*sampler_is_type_fn)(void *arg, uint64_t addr);
@@ -90,8 +106,16 @@ uint64_t sample_next_word_addr(const struct sample_shape *sh, uint64_t addr);
 
 /* Still live? peek as above (NULL: the memory is gone); next_word: the next
  * chunk's size word for SAMPLE_CHUNK; tcache_key: glibc's per-process key
- * that a block in the thread cache holds at +8 (0 = not learnt yet). */
-bool sample_still_live(const struct sample_shape *sh, const uint8_t *peek,
+ * that a block in the thread cache holds at +8 (0 = not learnt yet).
+ *
+ * A chunk freed and handed out again at the same size (the same line's next
+ * call, typically) keeps every header intact; only its contents tell. So a
+ * live chunk's first 32 bytes are fingerprinted at its first check (its
+ * owner has filled it by then) and a different content later means another
+ * allocation: sample_still_live sets the fingerprint when missing. A block
+ * whose owner rewrites its first bytes is taken for freed: native leaks of
+ * changing contents are undercounted, never reported as growing. */
+bool sample_still_live(struct sample_shape *sh, const uint8_t *peek, uint64_t size,
 		       uint64_t next_word, uint64_t tcache_key);
 
 /* glibc's tcache key, learnt from freed objects: a block in the thread

@@ -39,6 +39,14 @@ void tracer_detach_pid(struct tracer *t, pid_t pid);
 void tracer_detach_libc(struct tracer *t, pid_t pid);
 /* Hands every live allocation recorded for pid to fn and removes it from
  * the map (sampled mode takes each window's samples over). */
+/* Forgets the calls of pid's threads still waiting for their return probe:
+ * once the probes are out, those returns never come, and a stale entry
+ * would make the thread's next calls look nested (ignored). Returns how
+ * many were dropped. */
+int tracer_clear_pending(struct tracer *t, pid_t pid);
+/* Addresses of the last blocks of pid freed under the probes (at most max);
+ * returns how many. */
+int tracer_recent_frees(struct tracer *t, pid_t pid, uint64_t *addrs, size_t max);
 typedef int (*tracer_alloc_fn)(void *ctx, uint64_t addr, const struct lb_alloc *a);
 int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ctx);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json_writer.h"
+#include "sampler.h"
 #include "symbolizer.h"
 
 /* tracemalloc's _format_size: "1.2 KiB", "+3947 KiB", "24 B" */
@@ -91,20 +92,26 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 	if (r->sampling.on) {
 		const struct sampling_summary *sm = &r->sampling;
 
-		fprintf(out, "sampled: sizes and counts marked ~ are estimates, as of the last window; a sample of it stands for %.1f\n"
+		fprintf(out, "sampled: sizes and counts marked ~ are estimates, as of the last window; one sample stands for %.1f\n"
 			"  windows: %" PRIu64 " so far, now %.0f ms every %.1f s (budget %.2f%% of the target's CPU",
 			sm->scale, sm->windows, sm->window_ms, sm->period_s, 100 * sm->budget);
 		if (sm->overhead >= 0)
-			fprintf(out, ", last period %.2f%%", 100 * sm->overhead);
+			fprintf(out, ", last period %.2f%%, next %.2f%%", 100 * sm->overhead,
+				100 * sm->expected);
 		fprintf(out, ")\n  samples: %" PRIu64 " live, %" PRIu64 " freed after their window, %" PRIu64
 			" of unknown shape%s",
 			sm->live_samples, sm->freed_after_window, sm->unknown_form,
 			sm->tcache_key_known ? "" : ", malloc's thread-cache key not learnt yet");
 		if (sm->window_failures)
 			fprintf(out, ", %" PRIu64 " windows failed to open", sm->window_failures);
-		if (sm->wall_weighted)
-			fprintf(out, ", %" PRIu64 " windows weighted by wall time (underestimates)",
-				sm->wall_weighted);
+		if (sm->capped)
+			fprintf(out, ", %" PRIu64 " large samples capped at %d MiB each", sm->capped,
+				(int)(SAMPLE_CLAIM_CAP >> 20));
+		if (sm->mappings_skipped)
+			fprintf(out, ", %" PRIu64 " anonymous mappings not sampled", sm->mappings_skipped);
+		if (sm->empty_windows)
+			fprintf(out, ", %" PRIu64 " windows saw no work (their period carried over)",
+				sm->empty_windows);
 		fputs("\n", out);
 	}
 	if (r->cost.valid) {
@@ -168,12 +175,19 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 			json_double(w, sm->overhead);
 		else
 			json_null(w);
+		json_key(w, "expected_fraction");
+		if (sm->expected >= 0)
+			json_double(w, sm->expected);
+		else
+			json_null(w);
 		json_kv_uint(w, "windows", sm->windows);
 		json_kv_uint(w, "live_samples", sm->live_samples);
 		json_kv_uint(w, "freed_after_window", sm->freed_after_window);
 		json_kv_uint(w, "unknown_shape", sm->unknown_form);
 		json_kv_uint(w, "window_failures", sm->window_failures);
-		json_kv_uint(w, "wall_weighted_windows", sm->wall_weighted);
+		json_kv_uint(w, "empty_windows", sm->empty_windows);
+		json_kv_uint(w, "mappings_skipped", sm->mappings_skipped);
+		json_kv_uint(w, "capped_samples", sm->capped);
 		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
 		json_kv_double(w, "from_monotonic", sm->from_monotonic);
 		json_kv_double(w, "as_of_monotonic", sm->as_of_monotonic);

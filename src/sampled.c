@@ -14,7 +14,11 @@
 #include "session.h"
 #include "symbolizer.h"
 
-#define FIRST_WINDOW 0.04	/* seconds */
+/* Short windows, often: a window slows the target to ~1% of its speed, so
+ * 10 ms cover ~0.1 ms of its work; code that runs less often than that
+ * is caught in some windows and not others, and more windows spread that
+ * out (for the same cost) than longer ones. */
+#define FIRST_WINDOW 0.01	/* seconds */
 #define CHECK_INTERVAL 1.0	/* seconds between liveness checks */
 
 /* Where an object header may start in a block: after nothing, a GC header,
@@ -104,7 +108,7 @@ static int take_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
 
 /* Reads what each new sample looks like and adds it; a sample at an address
  * we already hold means the old one was freed unseen and the block reused. */
-static int adopt(struct session *s, struct take_ctx *c, double weight)
+static int adopt(struct session *s, struct take_ctx *c)
 {
 	struct sampled *sm = &s->sampled;
 	uint64_t *addrs = malloc((c->n ? c->n : 1) * sizeof(*addrs));
@@ -137,11 +141,18 @@ static int adopt(struct session *s, struct take_ctx *c, double weight)
 
 		if (!ok[i])
 			continue;	/* gone already */
+		if (smp->shape.form == LB_KIND_MMAP) {
+			/* pymalloc's arenas and thread stacks: one sample would
+			 * stand for thousands of megabyte mappings */
+			sm->mappings_skipped++;
+			continue;
+		}
 		sample_shape_of(peek + i * SAMPLE_PEEK, smp->size, smp->shape.form, object_offsets,
 				sizeof(object_offsets), is_type, s, &smp->shape);
-		smp->weight = weight;
+
 		if (smp->shape.form == SAMPLE_UNKNOWN)
 			sm->unknown_form++;
+
 		at = (uintptr_t)u64map_get(&sm->index, smp->addr);
 		if (at) {
 			sm->v[at - 1] = *smp;
@@ -156,6 +167,16 @@ static int adopt(struct session *s, struct take_ctx *c, double weight)
 		sm->taken++;
 	}
 	err = 0;
+	if (log_get_level() >= LOG_DEBUG) {
+		size_t forms[4] = { 0 };
+
+		for (i = 0; i < c->n; i++)
+			if (ok[i])
+				forms[c->fresh[i].shape.form & 3]++;
+		pr_debug("process %d: window took %zu samples: %zu objects, %zu chunks, %zu mappings, %zu unknown, %zu gone",
+			 s->pid, c->n, forms[SAMPLE_OBJECT], forms[SAMPLE_CHUNK], forms[SAMPLE_MAPPING],
+			 forms[SAMPLE_UNKNOWN], c->n - forms[0] - forms[1] - forms[2] - forms[3]);
+	}
 out:
 	free(addrs);
 	free(peek);
@@ -205,7 +226,7 @@ static int check_samples(struct session *s)
 	for (i = 0; i < n; i++) {
 		const uint8_t *p = ok[i] ? peek + i * SAMPLE_PEEK : NULL;
 
-		if (sample_still_live(&sm->v[i].shape, p, next_words[i], key)) {
+		if (sample_still_live(&sm->v[i].shape, p, sm->v[i].size, next_words[i], key)) {
 			sm->v[kept++] = sm->v[i];
 			continue;
 		}
@@ -230,6 +251,24 @@ out:
 	free(ok);
 	free(next_ok);
 	return err;
+}
+
+/* Blocks freed inside the window that sit in glibc's thread cache hold its
+ * key at +8: the value most of them share. */
+static void learn_key_from_recent_frees(struct session *s)
+{
+	uint64_t addrs[LB_RECENT_FREES];
+	uint64_t words[LB_RECENT_FREES];
+	bool ok[LB_RECENT_FREES];
+	int i, n = tracer_recent_frees(s->tracer, s->pid, addrs, LB_RECENT_FREES);
+
+	for (i = 0; i < n; i++)
+		addrs[i] += 8;
+	if (n <= 0 || proc_read_ranges(s->pid, addrs, (size_t)n, sizeof(uint64_t), (uint8_t *)words, ok))
+		return;
+	for (i = 0; i < n; i++)
+		if (ok[i])
+			key_learner_add(&s->sampled.keys, words[i]);
 }
 
 static int open_window(struct session *s)
@@ -266,20 +305,6 @@ static int open_window(struct session *s)
 	return 0;
 }
 
-static double window_weight(struct sampled *sm, uint64_t clock_now, double closed_at)
-{
-	double w = sampler_scale(clock_now - sm->clock_closed, clock_now - sm->clock_opened);
-
-	if (w <= 0) {
-		/* the program touched no dict in the window: wall time is
-		 * all there is (biased low: the window slowed it down) */
-		w = (closed_at - sm->closed_at) / (closed_at - sm->opened_at);
-		sm->wall_weighted++;
-	}
-	sm->last_weight = w;
-	return w;
-}
-
 static int close_window(struct session *s)
 {
 	struct sampled *sm = &s->sampled;
@@ -288,7 +313,7 @@ static int close_window(struct session *s)
 	uint64_t clock_now = sm->clock_opened;
 	int err;
 
-	double closed_at, weight;
+	double closed_at;
 
 	/* flag first: from here on nothing new is sampled */
 	err = set_window_flag(s, false);
@@ -297,19 +322,23 @@ static int close_window(struct session *s)
 		clock_now = sm->clock_opened;
 	/* this window's samples stand for the work since the last window
 	 * closed: that over the work inside this window */
-	weight = window_weight(sm, clock_now, closed_at);
+	if (clock_now == sm->clock_opened)
+		sm->empty_windows++;	/* idle or descheduled throughout */
 	sm->work_in_windows += clock_now - sm->clock_opened;
 	sm->clock_closed = clock_now;
 	sm->closed_at = closed_at;
 	alloc_redirect_disarm(&s->redirect);
 	tracer_detach_libc(s->tracer, s->pid);
+	tracer_clear_pending(s->tracer, s->pid);
 	s->libc_attached = false;
 	sm->window_open = false;
 	sm->windows++;
+	if (!key_learner_key(&sm->keys))
+		learn_key_from_recent_frees(s);
 	if (!err)
 		err = tracer_take_allocs(s->tracer, s->pid, take_one, &c);
 	if (!err)
-		err = adopt(s, &c, weight);
+		err = adopt(s, &c);
 	free(c.fresh);
 	/* the governor: what the window cost (probes hit only inside it),
 	 * spread over the period, against the target's CPU time */
@@ -325,8 +354,14 @@ static int close_window(struct session *s)
 
 		if (rate < 0.1)
 			rate = 1;
+		double old_period = sm->sched.period, old_window = sm->sched.window;
+
 		sm->overhead = spent / (sm->sched.period * rate);
 		governor_adjust(&sm->sched, sm->overhead, sm->budget);
+		/* what the new schedule should cost, the same windows costing
+		 * in proportion to their length */
+		sm->expected = sm->overhead * (sm->sched.window / old_window) *
+			       (old_period / sm->sched.period);
 		sm->period_cost = now_cost;
 	}
 	schedule_next(&sm->sched, now_seconds());
@@ -345,6 +380,7 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 	memset(sm, 0, sizeof(*sm));
 	sm->budget = budget;
 	sm->overhead = -1;
+	sm->expected = -1;
 	err = py_target_work_clock_addr(&s->py, &sm->clock_addr);
 	if (!err)
 		err = read_clock(s, &sm->clock_start);
@@ -369,12 +405,13 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 		sm->sched.period = GOVERNOR_MIN_PERIOD;
 	if (sm->sched.period > GOVERNOR_MAX_PERIOD)
 		sm->sched.period = GOVERNOR_MAX_PERIOD;
-	sm->sched.next_open = now;	/* the first window opens at once */
 	sm->next_check = now + CHECK_INTERVAL;
 	if (s->cost_ready)
 		session_read_cost(s, &sm->period_cost);
 	sm->on = true;
-	return open_window(s);
+	/* the first window falls at a random moment of the first period,
+	 * like every other */
+	return 0;
 }
 
 int sampled_tick(struct session *s)
@@ -428,10 +465,14 @@ int sampled_collect(struct session *s, struct report *r)
 {
 	struct sampled *sm = &s->sampled;
 	struct u64map rows = { 0 };
+	double scale = sampler_scale(sm->clock_closed - sm->clock_start, sm->work_in_windows);
+	uint64_t capped = 0;
 	size_t i;
 	int err = 0;
 
 	for (i = 0; i < sm->n && !err; i++) {
+		double weight = sampler_capped_weight(scale, sm->v[i].size);
+
 		struct row_sum *sum = u64map_get(&rows, sm->v[i].stack_key);
 
 		if (!sum) {
@@ -442,8 +483,9 @@ int sampled_collect(struct session *s, struct report *r)
 				break;
 			}
 		}
-		sum->bytes += (double)sm->v[i].size * sm->v[i].weight;
-		sum->count += sm->v[i].weight;
+		capped += weight < scale;
+		sum->bytes += (double)sm->v[i].size * weight;
+		sum->count += weight;
 	}
 	for (i = 0; i < rows.cap && !err; i++) {
 		struct row_sum *sum = rows.slots[i].value;
@@ -460,11 +502,13 @@ int sampled_collect(struct session *s, struct report *r)
 	}
 	u64map_clear(&rows, free);
 	r->sampling = (struct sampling_summary){
-		.on = true, .scale = sm->last_weight, .window_ms = sm->sched.window * 1e3,
+		.on = true, .scale = scale, .window_ms = sm->sched.window * 1e3,
 		.period_s = sm->sched.period, .budget = sm->budget, .overhead = sm->overhead,
+		.expected = sm->expected,
 		.windows = sm->windows, .live_samples = sm->n, .freed_after_window = sm->freed_later,
 		.unknown_form = sm->unknown_form, .window_failures = sm->window_failures,
-		.wall_weighted = sm->wall_weighted,
+		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
+		.capped = capped,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
 		.from_monotonic = sm->started_at, .as_of_monotonic = sm->closed_at,
 	};

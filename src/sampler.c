@@ -85,6 +85,16 @@ double sampler_scale(uint64_t work_total, uint64_t work_in_windows)
 	return (double)work_total / (double)work_in_windows;
 }
 
+double sampler_capped_weight(double weight, uint64_t size)
+{
+	double cap;
+
+	if (size < SAMPLE_LARGE_BLOCK || (double)size * weight <= (double)SAMPLE_CLAIM_CAP)
+		return weight;
+	cap = (double)SAMPLE_CLAIM_CAP / (double)size;
+	return cap < 1 ? 1 : cap;
+}
+
 static uint64_t word_at(const uint8_t *peek, int offset_from_block)
 {
 	uint64_t v;
@@ -110,6 +120,7 @@ uint64_t glibc_chunk_size(uint64_t request)
 #define CHUNK_PREV_INUSE 1ull
 #define CHUNK_IS_MMAPPED 2ull
 #define CHUNK_FLAGS 7ull
+#define GLIBC_TCACHE_MAX_CHUNK 1040ull	/* 64 bins of 16 bytes from 32 */
 
 void sample_shape_of(const uint8_t *peek, uint64_t size, uint32_t kind,
 		     const uint8_t *offsets, int noffsets, sampler_is_type_fn is_type,
@@ -162,9 +173,21 @@ uint64_t sample_next_word_addr(const struct sample_shape *sh, uint64_t addr)
 	return addr - 16 + (sh->ident & ~CHUNK_FLAGS) + 8;
 }
 
-bool sample_still_live(const struct sample_shape *sh, const uint8_t *peek,
+static uint64_t content_fingerprint(const uint8_t *peek, uint64_t size)
+{
+	const uint8_t *p = peek + SAMPLE_PEEK_BEFORE;
+	uint64_t h = 0xcbf29ce484222325ull, n = size < 32 ? size : 32, i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+bool sample_still_live(struct sample_shape *sh, const uint8_t *peek, uint64_t size,
 		       uint64_t next_word, uint64_t tcache_key)
 {
+	uint64_t fp;
+
 	if (!peek)
 		return false;	/* unmapped: certainly freed */
 	switch (sh->form) {
@@ -176,10 +199,18 @@ bool sample_still_live(const struct sample_shape *sh, const uint8_t *peek,
 	case SAMPLE_CHUNK:
 		if (word_at(peek, -8) != sh->ident)
 			return false;	/* merged, split or reused at another size */
-		if (tcache_key && word_at(peek, 8) == tcache_key)
-			return false;	/* in the thread cache */
+		/* in the thread cache, which holds only chunks up to 1040 bytes:
+		 * a larger block may carry a stale key in its garbage */
+		if (tcache_key && word_at(peek, 8) == tcache_key &&
+		    (sh->ident & ~CHUNK_FLAGS) <= GLIBC_TCACHE_MAX_CHUNK)
+			return false;
 		if (!(sh->ident & CHUNK_IS_MMAPPED) && !(next_word & CHUNK_PREV_INUSE))
 			return false;	/* in a bin: the next chunk says so */
+		fp = content_fingerprint(peek, size);
+		if (sh->has_fingerprint)
+			return fp == sh->fingerprint;	/* else: handed out again */
+		sh->fingerprint = fp;
+		sh->has_fingerprint = true;
 		return true;
 	default:
 		return true;

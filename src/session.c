@@ -52,7 +52,7 @@ static int write_proc_config(struct session *s, bool sampled)
 		proc.flags |= LB_PROC_SAMPLED;
 	if (!s->py_status) {
 		proc.runtime_addr = s->py.runtime_addr;
-		proc.flags = LB_PROC_PYTHON;
+		proc.flags |= LB_PROC_PYTHON;
 		proc.max_depth = s->opts.max_depth;
 		proc.off = s->py.off;
 		if (s->opts.stop_at_finalize && s->py.finalize_offset)

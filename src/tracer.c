@@ -317,6 +317,49 @@ void tracer_detach_libc(struct tracer *t, pid_t pid)
 	detach_links(t, pid, true);
 }
 
+int tracer_clear_pending(struct tracer *t, pid_t pid)
+{
+	int fd = bpf_map__fd(t->skel->maps.pending);
+	__u32 key, next, *mine = NULL, *v;
+	size_t n = 0, cap = 0, i;
+	struct lb_pending p;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		first = false;
+		key = next;
+		if (bpf_map_lookup_elem(fd, &key, &p) || p.tgid != (__u32)pid)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = realloc(mine, cap * sizeof(*v));
+			if (!v) {
+				free(mine);
+				return -ENOMEM;
+			}
+			mine = v;
+		}
+		mine[n++] = key;
+	}
+	for (i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &mine[i]);
+	free(mine);
+	return (int)n;
+}
+
+int tracer_recent_frees(struct tracer *t, pid_t pid, uint64_t *addrs, size_t max)
+{
+	int fd = bpf_map__fd(t->skel->maps.recent_frees);
+	struct lb_recent_free rf;
+	size_t n = 0;
+	__u32 i;
+
+	for (i = 0; i < LB_RECENT_FREES && n < max; i++)
+		if (!bpf_map_lookup_elem(fd, &i, &rf) && rf.pid == (__u32)pid && rf.addr)
+			addrs[n++] = rf.addr;
+	return (int)n;
+}
+
 int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ctx)
 {
 	int fd = bpf_map__fd(t->skel->maps.allocs);

@@ -123,6 +123,10 @@ static void test_estimate(void)
 	CHECK(worst < 0.30, "every run within 30%% after 120 s: worst %.3f", worst);
 	CHECK(wall / truth < 0.2, "wall-time weights are far too low under slowdown: %.3f", wall / truth);
 	CHECK(sampler_scale(1000, 0) == 0, "no work in windows: no weight");
+	CHECK(sampler_capped_weight(2000, 56) == 2000, "small blocks keep their weight");
+	CHECK(sampler_capped_weight(20000, 3000) == 20000, "so do medium ones, whatever the weight");
+	CHECK(fabs(sampler_capped_weight(2000, 8 << 20) - 2) < 1e-9, "an 8 MiB array claims 16 MiB");
+	CHECK(sampler_capped_weight(2000, 64 << 20) == 1, "never below one");
 	CHECK(sampler_scale(1000, 10) == 100, "ratio");
 }
 
@@ -186,12 +190,12 @@ static void test_shapes(void)
 	put(peek, 8, TYPE_A);
 	sample_shape_of(peek, 24, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
 	CHECK(sh.form == SAMPLE_OBJECT && sh.obj_offset == 0 && sh.ident == TYPE_A, "object at 0");
-	CHECK(sample_still_live(&sh, peek, 0, 0), "live object");
+	CHECK(sample_still_live(&sh, peek, 24, 0, 0), "live object");
 	memcpy(now, peek, sizeof(now));
 	put(now, 8, KEY);		/* free(): tcache key over ob_type */
 	put(now, 0, 0x55555555);	/* and the mangled next pointer */
-	CHECK(!sample_still_live(&sh, now, 0, 0), "freed object (type overwritten)");
-	CHECK(!sample_still_live(&sh, NULL, 0, 0), "unreadable = freed");
+	CHECK(!sample_still_live(&sh, now, 24, 0, 0), "freed object (type overwritten)");
+	CHECK(!sample_still_live(&sh, NULL, 24, 0, 0), "unreadable = freed");
 
 	/* a GC object: gc_next/gc_prev first, header at 16 */
 	memset(peek, 0, sizeof(peek));
@@ -204,10 +208,10 @@ static void test_shapes(void)
 	CHECK(sh.form == SAMPLE_OBJECT && sh.obj_offset == 16 && sh.ident == TYPE_B, "GC object at 16");
 	memcpy(now, peek, sizeof(now));
 	put(now, 16, 0);		/* deallocated: the count stayed 0 */
-	CHECK(!sample_still_live(&sh, now, 0, 0), "freed GC object (count 0)");
+	CHECK(!sample_still_live(&sh, now, 24, 0, 0), "freed GC object (count 0)");
 	memcpy(now, peek, sizeof(now));
 	put(now, 24, TYPE_A);		/* the block now holds another object */
-	CHECK(!sample_still_live(&sh, now, 0, 0), "reused by another type");
+	CHECK(!sample_still_live(&sh, now, 24, 0, 0), "reused by another type");
 
 	/* not an object (dict keys, a C buffer): a glibc chunk */
 	memset(peek, 0, sizeof(peek));
@@ -219,29 +223,50 @@ static void test_shapes(void)
 	sample_shape_of(peek, 100, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
 	CHECK(sh.form == SAMPLE_CHUNK, "chunk");
 	CHECK(sample_next_word_addr(&sh, 0x10000) == 0x10000 - 16 + 112 + 8, "next chunk's size word");
-	CHECK(sample_still_live(&sh, peek, next_inuse, KEY), "live chunk");
-	CHECK(!sample_still_live(&sh, peek, next_free, KEY), "freed into a bin (next PREV_INUSE clear)");
+	CHECK(sample_still_live(&sh, peek, 100, next_inuse, KEY), "live chunk");
+	CHECK(!sample_still_live(&sh, peek, 100, next_free, KEY), "freed into a bin (next PREV_INUSE clear)");
 	memcpy(now, peek, sizeof(now));
 	put(now, 8, KEY);
-	CHECK(!sample_still_live(&sh, now, next_inuse, KEY), "freed into the thread cache");
-	CHECK(sample_still_live(&sh, now, next_inuse, 0), "key unknown: cannot tell (kept)");
+	CHECK(!sample_still_live(&sh, now, 100, next_inuse, KEY), "freed into the thread cache");
+	{
+		struct sample_shape fresh = sh;
+
+		fresh.has_fingerprint = false;	/* as adopted, before any check */
+		CHECK(sample_still_live(&fresh, now, 100, next_inuse, 0) && fresh.has_fingerprint,
+		      "key unknown: cannot tell (kept, fingerprinted)");
+	}
+	/* handed out again at the same size: only the contents differ */
+	CHECK(sample_still_live(&sh, peek, 100, next_inuse, KEY) && sh.has_fingerprint,
+	      "first check fingerprints");
+	CHECK(sample_still_live(&sh, peek, 100, next_inuse, KEY), "same contents: live");
+	memcpy(now, peek, sizeof(now));
+	put(now, 16, 0xfeed);
+	CHECK(!sample_still_live(&sh, now, 100, next_inuse, KEY), "new contents: another allocation");
 	put(now, -8, 0x91);
-	CHECK(!sample_still_live(&sh, now, next_inuse, 0), "size word changed: merged or reused");
+	CHECK(!sample_still_live(&sh, now, 100, next_inuse, 0), "size word changed: merged or reused");
+	/* a block too large for the thread cache may hold a stale key */
+	memset(peek, 0, sizeof(peek));
+	put(peek, -8, glibc_chunk_size(3000) | 1);
+	put(peek, 0, 42);
+	put(peek, 8, KEY);
+	sample_shape_of(peek, 3000, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
+	CHECK(sh.form == SAMPLE_CHUNK && sample_still_live(&sh, peek, 3000, next_inuse, KEY),
+	      "stale key in a large live block");
 
 	/* a chunk of its own mapping (large malloc) */
 	memset(peek, 0, sizeof(peek));
 	put(peek, -8, (200000 + 16 + 4095) / 4096 * 4096 | 2);
 	sample_shape_of(peek, 200000, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
 	CHECK(sh.form == SAMPLE_CHUNK && !sample_next_word_addr(&sh, 0x10000), "mmapped chunk");
-	CHECK(sample_still_live(&sh, peek, 0, 0), "mmapped chunk live");
+	CHECK(sample_still_live(&sh, peek, 24, 0, 0), "mmapped chunk live");
 
 	/* neither: unknown, kept until unreadable */
 	memset(peek, 0xab, sizeof(peek));
 	sample_shape_of(peek, 100, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
 	CHECK(sh.form == SAMPLE_UNKNOWN, "unknown shape");
 	sample_shape_of(peek, 4096, LB_KIND_MMAP, offsets, 3, known_type, NULL, &sh);
-	CHECK(sh.form == SAMPLE_MAPPING && sample_still_live(&sh, peek, 0, 0) &&
-	      !sample_still_live(&sh, NULL, 0, 0), "anonymous mapping: live while mapped");
+	CHECK(sh.form == SAMPLE_MAPPING && sample_still_live(&sh, peek, 24, 0, 0) &&
+	      !sample_still_live(&sh, NULL, 24, 0, 0), "anonymous mapping: live while mapped");
 	/* an object header offset past a small block is not looked at */
 	memset(peek, 0, sizeof(peek));
 	put(peek, 16, 1);
