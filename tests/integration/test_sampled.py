@@ -3,8 +3,8 @@
 
 tests/programs/churn_leak.py builds and drops a request's worth of objects
 per iteration (CHURN), keeps an Entry (and its int) every 16th (LEAK), and
-every 1000 iterations keeps 20 Entry objects and a 600-byte malloc block for
-2 s (SESSION, NATIVE-SESSION) and 16 100-byte malloc blocks forever
+every 100 iterations keeps 20 Entry objects and a 600-byte malloc block for
+2 s (SESSION, NATIVE-SESSION) and a 100-byte malloc block forever
 (NATIVE-LEAK); it logs what it holds, the truth estimates are checked
 against.
 

@@ -1,15 +1,15 @@
 # SPDX-License-Identifier: MIT
 """A busy program for sampled mode: every iteration builds and drops a few
 small objects (CHURN), every 16th keeps an Entry holding an int forever in
-a class-level table (LEAK). Every 1000 iterations it also keeps a list of
+a class-level table (LEAK). Every 100 iterations it also keeps a list of
 20 Entry objects for SESSION_SECONDS (2 s) and then drops it (SESSION:
-freed long after any window closed), keeps 16 100-byte libc malloc blocks
+freed long after any window closed), keeps a 100-byte libc malloc block
 forever (NATIVE-LEAK) and a 600-byte one for 2 s before free() (NATIVE-
 SESSION), all through ctypes as a C extension would.
 
 Prints "ready pid=N", then runs until the file named by
 CHURN_LEAK_STOP_FILE exists or CHURN_LEAK_SECONDS pass (default 60), then prints "kept=N iterations=N". With CHURN_LEAK_STATUS set, appends
-to that file, every 1000 iterations, "MONOTONIC KEPT ENTRY_BYTES
+to that file, every 100 iterations, "MONOTONIC KEPT ENTRY_BYTES
 SESSION_OBJECTS NATIVE_KEPT NATIVE_SESSIONS": the time (CLOCK_MONOTONIC),
 the entries kept so far and the bytes one costs (Entry and int, as the
 allocator was asked for them: 2 blocks), the SESSION blocks alive now, the
@@ -35,6 +35,9 @@ native_sessions = collections.deque()
 native_kept = []
 
 
+BATCH = 100      # iterations between two calls of every_batch()
+
+
 class Timings:
     table = []
 
@@ -58,15 +61,14 @@ def handle(i):
     return len(body)
 
 
-def every_thousand(now):
+def every_batch(now):
     sessions.append((now, [Entry(k) for k in range(20)]))  # SESSION
     while sessions[0][0] < now - SESSION_SECONDS:
         sessions.popleft()
     # filled as a C extension fills its buffers
-    for _ in range(16):
-        p = libc.malloc(100)  # NATIVE-LEAK
-        ctypes.c_uint64.from_address(p).value = len(native_kept)
-        native_kept.append(p)
+    p = libc.malloc(100)  # NATIVE-LEAK
+    ctypes.c_uint64.from_address(p).value = len(native_kept)
+    native_kept.append(p)
     p = libc.malloc(600)  # NATIVE-SESSION
     ctypes.c_uint64.from_address(p).value = len(native_kept)
     native_sessions.append((now, p))
@@ -81,11 +83,11 @@ def main():
     status = os.open(STATUS, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND) if STATUS else -1
     i = 0
     while True:
-        for _ in range(1000):
+        for _ in range(BATCH):
             handle(i)
             i += 1
         now = time.monotonic()
-        every_thousand(now)
+        every_batch(now)
         if status >= 0:
             t = Timings.table[-1]
             entry = sys.getsizeof(t) + sys.getsizeof(t.value)
