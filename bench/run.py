@@ -212,25 +212,12 @@ def bench_loop_sampled(leakbpf, tmp, seconds):
 
 
 def leak_line_rank(report_path, src, line):
-    """Rank (1 = first) of src:line among all lines, by outstanding bytes of
-    the rows whose innermost Python frame is that line."""
+    """Rank (1 = first) of src:line among all lines of a report file (every
+    process's rows together), and the last process's counters."""
     with open(report_path) as f:
         rep = json.load(f)
-    by_line = {}
-    for proc in rep["processes"]:
-        for row in proc["rows"]:
-            py = [fr for fr in row["frames"] if fr["line"] > 0]
-            if not py:
-                continue
-            key = (os.path.realpath(py[0]["file"]) if os.path.isabs(py[0]["file"])
-                   else py[0]["file"], py[0]["line"])
-            by_line[key] = by_line.get(key, 0) + row["bytes"]
-        counters = proc["counters"]
-    ranked = sorted(by_line.items(), key=lambda kv: -kv[1])
-    for i, (key, _) in enumerate(ranked, 1):
-        if key == (os.path.realpath(src), line):
-            return i, counters
-    return None, counters
+    rows = [row for proc in rep["processes"] for row in proc["rows"]]
+    return rank_in_process({"rows": rows}, src, line)[0], rep["processes"][-1]["counters"]
 
 
 def bench_loop(leakbpf, tmp):

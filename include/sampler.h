@@ -36,7 +36,7 @@ void schedule_next(struct sampler_schedule *s, double now);
 
 /* ---- governor ---------------------------------------------------------- */
 
-#define GOVERNOR_MIN_PERIOD 1.0		/* attach + detach take ~0.3 s */
+#define GOVERNOR_MIN_PERIOD 2.0		/* attach + detach: ~0.3 s here, and page rewrites in the target */
 #define GOVERNOR_MAX_PERIOD 120.0
 #define GOVERNOR_MIN_WINDOW 0.005
 #define GOVERNOR_MAX_WINDOW 0.2

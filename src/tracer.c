@@ -317,33 +317,60 @@ void tracer_detach_libc(struct tracer *t, pid_t pid)
 	detach_links(t, pid, true);
 }
 
+/* The keys of a hash map that `want` picks, collected before anything is
+ * deleted (deleting while walking restarts the walk). *out is malloc'd. */
+typedef bool (*key_filter_fn)(int fd, const void *key, void *arg);
+
+static int collect_keys(int fd, size_t key_size, key_filter_fn want, void *arg, uint8_t **out,
+			size_t *count)
+{
+	uint8_t key[64], next[64], *keys = NULL, *v;
+	size_t n = 0, cap = 0;
+	bool first = true;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	while (!bpf_map_get_next_key(fd, first ? NULL : key, next)) {
+		first = false;
+		memcpy(key, next, key_size);
+		if (!want(fd, key, arg))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = realloc(keys, cap * key_size);
+			if (!v) {
+				free(keys);
+				return -ENOMEM;
+			}
+			keys = v;
+		}
+		memcpy(keys + n++ * key_size, key, key_size);
+	}
+	*out = keys;
+	*count = n;
+	return 0;
+}
+
+static bool pending_of_pid(int fd, const void *key, void *arg)
+{
+	struct lb_pending p;
+
+	return !bpf_map_lookup_elem(fd, key, &p) && p.tgid == *(__u32 *)arg;
+}
+
 int tracer_clear_pending(struct tracer *t, pid_t pid)
 {
 	int fd = bpf_map__fd(t->skel->maps.pending);
-	__u32 key, next, *mine = NULL, *v;
-	size_t n = 0, cap = 0, i;
-	struct lb_pending p;
-	bool first = true;
+	__u32 tgid = (__u32)pid;
+	uint8_t *keys = NULL;
+	size_t n = 0, i;
+	int err = collect_keys(fd, sizeof(__u32), pending_of_pid, &tgid, &keys, &n);
 
-	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
-		first = false;
-		key = next;
-		if (bpf_map_lookup_elem(fd, &key, &p) || p.tgid != (__u32)pid)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = realloc(mine, cap * sizeof(*v));
-			if (!v) {
-				free(mine);
-				return -ENOMEM;
-			}
-			mine = v;
-		}
-		mine[n++] = key;
-	}
+	if (err)
+		return err;
 	for (i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &mine[i]);
-	free(mine);
+		bpf_map_delete_elem(fd, keys + i * sizeof(__u32));
+	free(keys);
 	return (int)n;
 }
 
@@ -360,39 +387,29 @@ int tracer_recent_frees(struct tracer *t, pid_t pid, uint64_t *addrs, size_t max
 	return (int)n;
 }
 
+static bool alloc_of_pid(int fd, const void *key, void *arg)
+{
+	(void)fd;
+	return ((const struct lb_alloc_key *)key)->pid == *(__u32 *)arg;
+}
+
 int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ctx)
 {
 	int fd = bpf_map__fd(t->skel->maps.allocs);
-	struct lb_alloc_key key, next, *mine = NULL, *v;
-	size_t n = 0, cap = 0, i;
+	__u32 tgid = (__u32)pid;
+	struct lb_alloc_key key;
 	struct lb_alloc a;
-	bool first = true;
-	int err = 0;
+	uint8_t *keys = NULL;
+	size_t n = 0, i;
+	int err = collect_keys(fd, sizeof(key), alloc_of_pid, &tgid, &keys, &n);
 
-	/* keys first, then take them: deleting while walking restarts walks */
-	while (!bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
-		first = false;
-		key = next;
-		if (key.pid != (__u32)pid)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			v = realloc(mine, cap * sizeof(*v));
-			if (!v) {
-				free(mine);
-				return -ENOMEM;
-			}
-			mine = v;
-		}
-		mine[n++] = key;
-	}
-	for (i = 0; i < n; i++) {
-		if (bpf_map_lookup_and_delete_elem(fd, &mine[i], &a))
+	for (i = 0; !err && i < n; i++) {
+		memcpy(&key, keys + i * sizeof(key), sizeof(key));
+		if (bpf_map_lookup_and_delete_elem(fd, &key, &a))
 			continue;	/* freed meanwhile */
-		if (!err)
-			err = fn(ctx, mine[i].addr, &a);
+		err = fn(ctx, key.addr, &a);
 	}
-	free(mine);
+	free(keys);
 	return err;
 }
 
