@@ -46,6 +46,7 @@ struct sampling_summary {
 	uint64_t mappings_skipped;	/* anonymous mmaps (arenas, stacks) not sampled */
 	uint64_t capped;		/* large samples whose weight was capped */
 	bool tcache_key_known;
+	bool by_wall_time;		/* no work clock ticks: weighted by wall time */
 	/* CLOCK_MONOTONIC seconds: the estimate covers the work from the
 	 * first window's opening to the last window's closing */
 	double from_monotonic, as_of_monotonic;

@@ -41,6 +41,7 @@ struct sampled {
 	uint64_t clock_closed;		/* reading when the last window closed */
 	double closed_at;
 	double started_at;
+	double wall_in_windows;		/* seconds the windows were open */
 	struct sample *v;
 	size_t n, cap;
 	struct u64map index;		/* addr -> sample number + 1 */

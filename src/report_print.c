@@ -112,6 +112,8 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 		if (sm->empty_windows)
 			fprintf(out, ", %" PRIu64 " windows saw no work (their period carried over)",
 				sm->empty_windows);
+		if (sm->by_wall_time)
+			fputs("\n  the program touched no dict in any window: weighted by wall time, which the windows slow down; sizes are far too low, the ranking holds", out);
 		fputs("\n", out);
 	}
 	if (r->cost.valid) {
@@ -189,6 +191,7 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		json_kv_uint(w, "mappings_skipped", sm->mappings_skipped);
 		json_kv_uint(w, "capped_samples", sm->capped);
 		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
+		json_kv_string(w, "clock", sm->by_wall_time ? "wall" : "python");
 		json_kv_double(w, "from_monotonic", sm->from_monotonic);
 		json_kv_double(w, "as_of_monotonic", sm->as_of_monotonic);
 		json_object_end(w);

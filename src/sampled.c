@@ -325,7 +325,8 @@ static int close_window(struct session *s)
 	/* this window's samples stand for the work since the last window
 	 * closed: that over the work inside this window */
 	if (clock_now == sm->clock_opened)
-		sm->empty_windows++;	/* idle or descheduled throughout */
+		sm->empty_windows++;	/* idle, or no dict touched: see sampled_collect */
+	sm->wall_in_windows += closed_at - sm->opened_at;
 	sm->work_in_windows += clock_now - sm->clock_opened;
 	sm->clock_closed = clock_now;
 	sm->closed_at = closed_at;
@@ -468,10 +469,19 @@ int sampled_collect(struct session *s, struct report *r)
 	struct sampled *sm = &s->sampled;
 	struct u64map rows = { 0 };
 	double scale = sampler_scale(sm->clock_closed - sm->clock_start, sm->work_in_windows);
+	bool by_wall = false;
 	uint64_t capped = 0;
 	size_t i;
 	int err = 0;
 
+	if (scale <= 0 && sm->wall_in_windows > 0) {
+		/* a program that touches no dict (a C loop behind one call, a
+		 * pure list/tuple loop): wall time is all there is. The windows
+		 * slowed it, so this underestimates, alike for every line: the
+		 * ranking holds, the sizes do not */
+		scale = (sm->closed_at - sm->started_at) / sm->wall_in_windows;
+		by_wall = true;
+	}
 	for (i = 0; i < sm->n && !err; i++) {
 		double weight = sampler_capped_weight(scale, sm->v[i].size);
 
@@ -510,7 +520,7 @@ int sampled_collect(struct session *s, struct report *r)
 		.windows = sm->windows, .live_samples = sm->n, .freed_after_window = sm->freed_later,
 		.unknown_form = sm->unknown_form, .window_failures = sm->window_failures,
 		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
-		.capped = capped,
+		.capped = capped, .by_wall_time = by_wall,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
 		.from_monotonic = sm->started_at, .as_of_monotonic = sm->closed_at,
 	};

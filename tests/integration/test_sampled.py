@@ -210,3 +210,20 @@ def test_native_target_falls_back_to_full(bpf_ready, spawn):
     assert len(lines) == 1 and "--mode full" in lines[0], cp.stderr
     doc = parse_json_lines(cp.stdout)[0]["processes"][0]
     assert doc["mode"] == "full" and doc["estimated"] is False
+
+
+def test_no_dict_work_falls_back_to_wall_time(bpf_ready, spawn):
+    import subprocess
+    src = program("no_dict_leak.py")
+    p = spawn(["/usr/bin/python3.11", str(src)], stdout=subprocess.PIPE, env=py_env())
+    line = LineReader(p.stdout, "no_dict_leak").readline(30)
+    assert line and line.startswith("ready"), line
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", p.pid, "-n", "1", "--interval", "8", "--json",
+                                 "--max-overhead", "5"], timeout=60)
+    assert cp.returncode == 0, cp.stderr[-2000:]
+    proc = parse_json_lines(cp.stdout)[0]["processes"][0]
+    s = proc["sampling"]
+    assert s["clock"] == "wall" and s["windows"] >= 1, s
+    # the sizes are too low (the windows slow the program), the ranking holds
+    assert proc["rows"] and proc["rows"][0]["frames"][0]["line"] == marker_line(src, "# LEAK")
+    assert proc["rows"][0]["bytes"] > 0
