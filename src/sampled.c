@@ -368,8 +368,9 @@ static int close_window(struct session *s)
 		sm->period_cost = now_cost;
 	}
 	schedule_next(&sm->sched, now_seconds());
-	pr_debug("process %d: window %llu closed: %zu samples live, overhead %.3f%%, next window %.0f ms every %.1f s",
-		 s->pid, (unsigned long long)sm->windows, sm->n, sm->overhead * 100,
+	pr_debug("process %d: window %llu closed: %zu samples live (%llu taken, %llu retired by reuse), overhead %.3f%%, next window %.0f ms every %.1f s",
+		 s->pid, (unsigned long long)sm->windows, sm->n, (unsigned long long)sm->taken,
+		 (unsigned long long)sm->replaced, sm->overhead * 100,
 		 sm->sched.window * 1e3, sm->sched.period);
 	return err;
 }

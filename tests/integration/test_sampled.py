@@ -3,8 +3,8 @@
 
 tests/programs/churn_leak.py builds and drops a request's worth of objects
 per iteration (CHURN), keeps an Entry (and its int) every 16th (LEAK), and
-every 100 iterations keeps 20 Entry objects and a 600-byte malloc block for
-2 s (SESSION, NATIVE-SESSION) and a 100-byte malloc block forever
+every 100 iterations keeps 20 Entry objects and a 200-byte malloc block for
+2 s (SESSION, NATIVE-SESSION) and every 400 a 100-byte malloc block forever
 (NATIVE-LEAK); it logs what it holds, the truth estimates are checked
 against.
 
@@ -148,10 +148,13 @@ def test_sampled_estimates_the_leak(bpf_ready, sampled_python, spawn, tmp_path):
     assert sess_est <= share * sess_made, (
         "SESSION objects: estimated %d live of %d made over the span (%d really live)" % (
             sess_est, sess_made, at_end[3]))
-    nsess_est, nsess_made = by_line.get(NATIVE_SESSION_LINE, [0, 0])[0], 600 * batches
-    assert nsess_est <= share * nsess_made, (
+    nsess_est, nsess_made = by_line.get(NATIVE_SESSION_LINE, [0, 0])[0], 200 * batches
+    # native bursts are overestimated ~2-3x (the work clock, README): the
+    # same bound with that factor; blocks never seen freed would come out
+    # at ~2-3x all made, above it whenever there were more than 3 windows
+    assert nsess_est <= 3 * share * nsess_made, (
         "NATIVE-SESSION: estimated %d bytes live of %d made over the span (%d really live)" % (
-            nsess_est, nsess_made, 600 * at_end[5]))
+            nsess_est, nsess_made, 200 * at_end[5]))
     assert s["freed_after_window"] > 0 and s["tcache_key_known"], s
     # native blocks malloc'd through ctypes land on the calling Python line.
     # Their estimate runs high here (~2x, measured): the work clock is the
