@@ -37,8 +37,13 @@ def one_line(cp, what):
     (["frobnicate"], ("frobnicate", "command")),
     (["record"], ()),
     (["record", "--"], ()),
+    (["top", "--pid", "1", "--mode", "fast"], ("fast", "sampled")),
+    (["top", "--pid", "1", "--max-overhead", "0"], ("max-overhead",)),
+    (["top", "--pid", "1", "--max-overhead", "abc"], ("max-overhead",)),
+    (["top", "--pid", "1", "--seed", "-1"], ("seed",)),
 ], ids=["top-pid-abc", "top-without-pid", "unknown-subcommand", "record-without-cmd",
-        "record-empty-cmd"])
+        "record-empty-cmd", "mode-unknown", "max-overhead-zero", "max-overhead-text",
+        "seed-negative"])
 def test_usage_errors(leakbpf, args, needles):
     cp = run_leakbpf(leakbpf, args, timeout=20)
     assert cp.returncode == 2, "%s: exit %s, expected 2 (usage)\nstderr: %s" % (
