@@ -50,6 +50,17 @@ int proc_start_time(pid_t pid, uint64_t *ticks);
 /* CPU time the process has used (utime + stime), in clock ticks. */
 int proc_cpu_ticks(pid_t pid, uint64_t *ticks);
 int proc_comm(pid_t pid, char *buf, size_t len);
+
+/* Memory of a process from smaps_rollup, in bytes. Heap growth shows in
+ * uss and anon; a pre-forked worker un-sharing its parent's pages moves
+ * shared into private without any allocation (pss falls as the group's
+ * workers diverge, rss stays). */
+struct proc_mem {
+	uint64_t rss, pss, uss, shared, anon, swap;
+};
+int proc_mem_rollup(pid_t pid, struct proc_mem *m);
+/* Parses the text of smaps_rollup (unit-testable); -EINVAL if it has no Rss. */
+int proc_mem_rollup_parse(const char *text, struct proc_mem *m);
 bool proc_exists(pid_t pid);
 /* Exists and is not a zombie. */
 bool proc_is_running(pid_t pid);

@@ -3,6 +3,7 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -348,6 +349,56 @@ int proc_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+int proc_mem_rollup_parse(const char *text, struct proc_mem *m)
+{
+	static const struct { const char *name; size_t off; } fields[] = {
+		{ "Rss:", offsetof(struct proc_mem, rss) },
+		{ "Pss:", offsetof(struct proc_mem, pss) },
+		{ "Anonymous:", offsetof(struct proc_mem, anon) },
+		{ "Swap:", offsetof(struct proc_mem, swap) },
+	};
+	uint64_t private_clean = 0, private_dirty = 0, shared_clean = 0, shared_dirty = 0;
+	bool have_rss = false;
+	const char *line;
+	size_t i;
+
+	memset(m, 0, sizeof(*m));
+	for (line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		unsigned long long kb;
+		char name[32];
+
+		if (sscanf(line, "%31s %llu kB", name, &kb) != 2)
+			continue;
+		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+			if (!strcmp(name, fields[i].name))
+				*(uint64_t *)((char *)m + fields[i].off) = kb * 1024;
+		have_rss |= !strcmp(name, "Rss:");
+		if (!strcmp(name, "Private_Clean:"))
+			private_clean = kb * 1024;
+		else if (!strcmp(name, "Private_Dirty:"))
+			private_dirty = kb * 1024;
+		else if (!strcmp(name, "Shared_Clean:"))
+			shared_clean = kb * 1024;
+		else if (!strcmp(name, "Shared_Dirty:"))
+			shared_dirty = kb * 1024;
+	}
+	m->uss = private_clean + private_dirty;
+	m->shared = shared_clean + shared_dirty;
+	return have_rss ? 0 : -EINVAL;
+}
+
+int proc_mem_rollup(pid_t pid, struct proc_mem *m)
+{
+	char *text;
+	int err = proc_read_file(pid, "smaps_rollup", &text, NULL);
+
+	if (err)
+		return err;
+	err = proc_mem_rollup_parse(text, m);
+	free(text);
+	return err;
 }
 
 int proc_read_ranges(pid_t pid, const uint64_t *addr, size_t n, size_t each, uint8_t *bufs,

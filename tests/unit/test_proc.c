@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
 #include "proc.h"
 #include "testing.h"
 
@@ -84,6 +85,56 @@ static void test_env(void)
 	CHECK(proc_has_arg(getpid(), "--unit", true), "prefix match");
 }
 
+static void test_mem_rollup(void)
+{
+	static const char text[] =
+		"55bdbf935000-7ffe15cf3000 ---p 00000000 00:00 0                          [rollup]\n"
+		"Rss:                1752 kB\nPss:                 562 kB\nPss_Dirty:           112 kB\n"
+		"Shared_Clean:       1600 kB\nShared_Dirty:          0 kB\nPrivate_Clean:        40 kB\n"
+		"Private_Dirty:       112 kB\nAnonymous:           112 kB\nSwap:                  8 kB\n";
+	struct proc_mem m, before, after;
+	size_t len = 32 << 20, i;
+	char *buf;
+	int ready[2], go[2];
+	char c;
+	pid_t child;
+
+	CHECK(proc_mem_rollup_parse(text, &m) == 0 && m.rss == 1752 * 1024 && m.pss == 562 * 1024 &&
+	      m.uss == 152 * 1024 && m.shared == 1600 * 1024 && m.anon == 112 * 1024 &&
+	      m.swap == 8 * 1024, "smaps_rollup parsed");
+	CHECK(proc_mem_rollup_parse("nothing here\n", &m) == -EINVAL, "no Rss: refused");
+
+	/* a pre-forked worker: 32 MiB touched by the parent, shared after
+	 * fork; the child writing it un-shares it without allocating */
+	buf = malloc(len);
+	if (!buf || pipe(ready) || pipe(go))
+		return;
+	memset(buf, 1, len);
+	child = fork();
+	if (child == 0) {
+		if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		for (i = 0; i < len; i += 4096)
+			buf[i] = 2;
+		if (write(ready[1], "w", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(read(ready[0], &c, 1) == 1 && proc_mem_rollup(child, &before) == 0, "child read");
+	CHECK(write(go[1], "g", 1) == 1 && read(ready[0], &c, 1) == 1 &&
+	      proc_mem_rollup(child, &after) == 0, "child read after writing");
+	CHECK(before.shared >= len && after.uss >= before.uss + len - (1 << 20) &&
+	      after.shared + len - (1 << 20) <= before.shared,
+	      "copy-on-write un-sharing shows as shared -> private (shared %llu -> %llu, uss %llu -> %llu)",
+	      (unsigned long long)before.shared, (unsigned long long)after.shared,
+	      (unsigned long long)before.uss, (unsigned long long)after.uss);
+	CHECK(after.rss >= after.uss && after.pss <= after.rss, "rss >= pss, uss");
+	if (write(go[1], "g", 1) != 1)
+		perror("write");
+	waitpid(child, NULL, 0);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	/* re-exec with a known argument for the argv checks */
@@ -96,5 +147,6 @@ int main(int argc, char **argv)
 	test_parse();
 	test_self();
 	test_env();
+	test_mem_rollup();
 	return tests_summary();
 }

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Verdicts on a stack's series inside a window (src/verdict.c), on series
+ * shaped like what the agent stores (a snapshot every 10 s for 30 min) with
+ * seeded noise: a leak, the story's slow leak of 24-byte objects, a cache
+ * warming up, flat noise, a step, a release, and too few points.
+ */
+#include <math.h>
+#include <stdint.h>
+
+#include "testing.h"
+#include "verdict.h"
+
+#define N 181	/* 30 min, every 10 s */
+
+static uint64_t rng = 12345;
+
+/* A normal deviate (Box-Muller over a 64-bit LCG): fixed seed, same runs. */
+static double gauss(void)
+{
+	double u1, u2;
+
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	u1 = ((rng >> 11) + 1.0) / 9007199254740993.0;
+	rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+	u2 = (rng >> 11) / 9007199254740992.0;
+	return sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+}
+
+typedef double (*shape_fn)(double t);
+
+static enum verdict judge(shape_fn f, double noise)
+{
+	double t[N], y[N];
+	int i;
+
+	for (i = 0; i < N; i++) {
+		t[i] = 10.0 * i;
+		y[i] = f(t[i]) + noise * gauss();
+	}
+	return verdict_of(t, y, N);
+}
+
+static double leak(double t) { return 5e6 + 50 * t; }			/* 50 B/s */
+/* the story: ~42k 24-byte objects a day, ~12 B/s, 21 KB in 30 min */
+static double slow_leak(double t) { return 3.4e6 + 12 * t; }
+static double cache_fill(double t) { return 8e6 * (1 - exp(-t / 120)); }	/* full in ~10 min */
+static double flat(double t) { (void)t; return 7e6; }
+static double step(double t) { return t < 200 ? 1e6 : 3e6; }
+static double release(double t) { return 9e6 - 1000 * t; }
+
+int main(void)
+{
+	int run, wrong;
+	double t[3] = { 0, 10, 20 }, y[3] = { 0, 1e6, 2e6 };
+
+	/* each shape under 20 noise draws: the verdict must hold in all */
+	for (wrong = 0, run = 0; run < 20; run++)
+		wrong += judge(leak, 20000) != VERDICT_GROWING;
+	CHECK(!wrong, "a leak of 50 B/s under 20 KB of noise: growing (%d wrong of 20)", wrong);
+	for (wrong = 0, run = 0; run < 20; run++)
+		wrong += judge(slow_leak, 3000) != VERDICT_GROWING;
+	CHECK(!wrong, "the story's 12 B/s under 3 KB of noise: growing (%d wrong)", wrong);
+	for (wrong = 0, run = 0; run < 20; run++)
+		wrong += judge(cache_fill, 20000) != VERDICT_WARMUP;
+	CHECK(!wrong, "a cache filling in 10 min: warm-up (%d wrong)", wrong);
+	for (wrong = 0, run = 0; run < 20; run++)
+		wrong += judge(flat, 20000) != VERDICT_NOISE;
+	CHECK(wrong <= 1, "flat under noise: noise (%d wrong of 20)", wrong);
+	for (wrong = 0, run = 0; run < 20; run++)
+		wrong += judge(step, 20000) != VERDICT_WARMUP;
+	CHECK(!wrong, "a step early in the window: grew then flat (%d wrong)", wrong);
+	for (wrong = 0, run = 0; run < 20; run++)
+		wrong += judge(release, 20000) != VERDICT_SHRINKING;
+	CHECK(!wrong, "a release: shrinking (%d wrong)", wrong);
+	CHECK(verdict_of(t, y, 3) == VERDICT_NOISE, "three points: too few to tell");
+	CHECK(judge(flat, 0) == VERDICT_NOISE, "a constant: noise");
+	CHECK(judge(leak, 0) == VERDICT_GROWING, "an exact line: growing");
+	return tests_summary();
+}
