@@ -15,7 +15,7 @@ CFLAGS ?= -O2 -g
 # The project's own flags stay apart so that `make CFLAGS=...` (sanitizers,
 # other optimisation) cannot drop the include paths.
 LB_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude -I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lcapstone -lm
+LDLIBS := -lbpf -lelf -lz -lcapstone -lsqlite3 -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Iinclude -Ibpf \
 	-Wall -MMD -MP
 

@@ -10,6 +10,7 @@ packages=(
 	libbpf-dev bpftool		# BPF loading and skeletons
 	libelf-dev zlib1g-dev		# ELF symbols (libbpf needs both)
 	libcapstone-dev			# x86 decoding: allocator tables in stripped interpreters
+	libsqlite3-dev			# the agent's store
 	python3 python3.11 python3-pytest
 	util-linux procps		# setpriv, unshare, ps in the tests
 )
