@@ -49,29 +49,33 @@ static double flat(double t) { (void)t; return 7e6; }
 static double step(double t) { return t < 200 ? 1e6 : 3e6; }
 static double release(double t) { return 9e6 - 1000 * t; }
 
+/* How many of 20 noise draws get another verdict than `want`. */
+static int wrong_of(shape_fn f, double noise, enum verdict want)
+{
+	int run, wrong = 0;
+
+	for (run = 0; run < 20; run++)
+		wrong += judge(f, noise) != want;
+	return wrong;
+}
+
 int main(void)
 {
-	int run, wrong;
 	double t[3] = { 0, 10, 20 }, y[3] = { 0, 1e6, 2e6 };
+	int wrong;
 
 	/* each shape under 20 noise draws: the verdict must hold in all */
-	for (wrong = 0, run = 0; run < 20; run++)
-		wrong += judge(leak, 20000) != VERDICT_GROWING;
+	wrong = wrong_of(leak, 20000, VERDICT_GROWING);
 	CHECK(!wrong, "a leak of 50 B/s under 20 KB of noise: growing (%d wrong of 20)", wrong);
-	for (wrong = 0, run = 0; run < 20; run++)
-		wrong += judge(slow_leak, 3000) != VERDICT_GROWING;
+	wrong = wrong_of(slow_leak, 3000, VERDICT_GROWING);
 	CHECK(!wrong, "the story's 12 B/s under 3 KB of noise: growing (%d wrong)", wrong);
-	for (wrong = 0, run = 0; run < 20; run++)
-		wrong += judge(cache_fill, 20000) != VERDICT_WARMUP;
+	wrong = wrong_of(cache_fill, 20000, VERDICT_WARMUP);
 	CHECK(!wrong, "a cache filling in 10 min: warm-up (%d wrong)", wrong);
-	for (wrong = 0, run = 0; run < 20; run++)
-		wrong += judge(flat, 20000) != VERDICT_NOISE;
+	wrong = wrong_of(flat, 20000, VERDICT_NOISE);
 	CHECK(wrong <= 1, "flat under noise: noise (%d wrong of 20)", wrong);
-	for (wrong = 0, run = 0; run < 20; run++)
-		wrong += judge(step, 20000) != VERDICT_WARMUP;
+	wrong = wrong_of(step, 20000, VERDICT_WARMUP);
 	CHECK(!wrong, "a step early in the window: grew then flat (%d wrong)", wrong);
-	for (wrong = 0, run = 0; run < 20; run++)
-		wrong += judge(release, 20000) != VERDICT_SHRINKING;
+	wrong = wrong_of(release, 20000, VERDICT_SHRINKING);
 	CHECK(!wrong, "a release: shrinking (%d wrong)", wrong);
 	CHECK(verdict_of(t, y, 3) == VERDICT_NOISE, "three points: too few to tell");
 	CHECK(judge(flat, 0) == VERDICT_NOISE, "a constant: noise");
