@@ -2,7 +2,6 @@
 #define _GNU_SOURCE
 #include "alloc_redirect.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 #include "alloc_tables.h"
 #include "log.h"
 #include "proc.h"
+#include "proc_tree.h"
 #include "pytarget.h"
 
 /* PyMemAllocatorEx */
@@ -112,27 +112,6 @@ static enum redirect_state judge_tables(const struct py_target *t, const struct 
 	return REDIRECT_ON;
 }
 
-static bool has_ancestor(pid_t pid, pid_t ancestor)
-{
-	int depth;
-
-	for (depth = 0; depth < 64 && pid > 1; depth++) {
-		char *status, *p;
-		int ppid = 0;
-
-		if (proc_read_file(pid, "status", &status, NULL))
-			return false;
-		p = strstr(status, "\nPPid:");
-		if (p)
-			ppid = atoi(p + 6);
-		free(status);
-		if (ppid == ancestor)
-			return true;
-		pid = ppid;
-	}
-	return false;
-}
-
 int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
 {
 	int i, err = 0;
@@ -159,18 +138,21 @@ int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
 /* Children forked while the redirect was on inherited it. */
 static void restore_descendants(const struct alloc_redirect *r)
 {
-	DIR *d = opendir("/proc");
-	struct dirent *e;
+	struct proc_table t;
+	pid_t *kids;
+	size_t n, i;
 
-	if (!d)
+	if (proc_table_read(&t))
 		return;
-	while ((e = readdir(d))) {
-		pid_t p = (pid_t)atoi(e->d_name);
-
-		if (p > 0 && p != r->pid && has_ancestor(p, r->pid))
-			alloc_redirect_restore_pid(r, p);
+	n = proc_table_descendants(&t, r->pid, NULL, 0);
+	kids = malloc((n ? n : 1) * sizeof(*kids));
+	if (kids) {
+		n = proc_table_descendants(&t, r->pid, kids, n);
+		for (i = 0; i < n; i++)
+			alloc_redirect_restore_pid(r, kids[i]);
+		free(kids);
 	}
-	closedir(d);
+	proc_table_free(&t);
 }
 
 static bool same_process(const struct alloc_redirect *r)
