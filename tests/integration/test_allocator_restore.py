@@ -231,6 +231,58 @@ def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, endin
     assert tgt.proc.wait(15) == 0, "target exit status %s" % tgt.proc.returncode
 
 
+@pytest.mark.parametrize("ending", ["sigterm", "sigkill"])
+def test_children_forked_while_redirected_are_restored(bpf_ready, python, spawn, tmp_path, ending):
+    """A pre-fork server forks a worker while the redirect is on: the worker
+    inherits the redirected tables, and gets its originals back when leakbpf
+    exits (SIGTERM: leakbpf restores it; SIGKILL: the guardian does)."""
+    tgt = start_target(spawn, python, tmp_path)
+    orig = tgt.wait_ready(30)["tables"]
+    child_file = tmp_path / "child.json"
+    err_path = tmp_path / "top.stderr"
+    with open(err_path, "wb") as err:
+        lk = spawn([bpf_ready, "top", "--mode", "full", "--pid", tgt.pid, "--interval", "0.5"],
+                   graceful=True, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + REDIRECT_WAIT
+    while not redirected(tgt.tables()):
+        assert lk.poll() is None and time.monotonic() < deadline, (
+            "redirect not seen\n" + read_file(err_path))
+        time.sleep(0.2)
+    tgt.query("fork %s" % child_file)
+
+    def child_tables():
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            try:
+                return json.loads(child_file.read_text())
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        pytest.fail("the forked child never reported its tables")
+
+    try:
+        check_child_restored(lk, ending, orig, child_tables, err_path)
+    finally:
+        (tmp_path / "child.json.stop").write_text("")
+    assert tgt.tables() == orig
+    tgt.finish()
+    assert tgt.proc.wait(15) == 0
+
+
+def check_child_restored(lk, ending, orig, child_tables, err_path):
+    assert redirected(child_tables()), "the child did not inherit the redirect"
+    if ending == "sigterm":
+        lk.send_signal(signal.SIGTERM)
+        assert lk.wait(20) == 0, read_file(err_path)
+    else:
+        lk.kill()
+        lk.wait(10)
+    end = time.monotonic() + GUARDIAN_WAIT
+    while child_tables() != orig:
+        assert time.monotonic() < end, "the child's tables were not restored after %s:\n%s" % (
+            ending, fmt_tables(child_tables()))
+        time.sleep(0.2)
+
+
 def test_record_redirect_then_normal_exit(bpf_ready, python, spawn, tmp_path):
     report = tmp_path / "report.json"
     tgt = start_target(spawn, python, tmp_path,

@@ -11,6 +11,9 @@ Protocol (one JSON object per line on stdout, flushed):
                    "drop"   -> like "tables", after freeing what "keep" kept
                                (blocks allocated while redirected are then
                                freed by whatever allocator is installed now)
+                   "fork PATH" -> like "tables", after forking a child that
+                               keeps writing its own T to PATH (JSON) until
+                               PATH.stop exists (a pre-fork server's worker)
                    "exit"   -> {"bye": true} and exit status 0
                    (EOF behaves like "exit")
 T = {"raw": [ctx, malloc, calloc, realloc, free], "mem": [...], "obj": [...]}
@@ -20,6 +23,7 @@ import ctypes
 import json
 import os
 import sys
+import time
 
 
 class PyMemAllocatorEx(ctypes.Structure):
@@ -66,6 +70,29 @@ def keep():
         KEPT.append((str(i) * 5, [i, i + 1], {"k": i}, bytes(600 + i), i * 1000003))
 
 
+def fork_reporter(path):
+    """A child forked now (as a pre-fork server forks a worker) that keeps
+    writing its own allocator tables to `path` until `path`.stop exists."""
+    pid = os.fork()
+    if pid:
+        return pid
+    # not the parent's pipes: a test reading them must see them close
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    # and never outlive the parent by much
+    deadline = time.monotonic() + 120
+    try:
+        while not os.path.exists(path + ".stop") and time.monotonic() < deadline:
+            with open(path + ".tmp", "w") as f:
+                f.write(json.dumps(tables()))
+            os.replace(path + ".tmp", path)
+            time.sleep(0.05)
+    finally:
+        os._exit(0)
+
+
 def say(obj):
     sys.stdout.write(json.dumps(obj) + "\n")
     sys.stdout.flush()
@@ -82,6 +109,8 @@ def main():
             keep()
         elif cmd == "drop":
             del KEPT[:]
+        elif cmd.startswith("fork "):
+            fork_reporter(cmd.split(" ", 1)[1])
         n = work()
         say({"ok": True, "tables": tables(), "work": n, "kept": len(KEPT)})
     say({"bye": True})
