@@ -144,15 +144,15 @@ def test_sampled_estimates_the_leak(bpf_ready, sampled_python, spawn, tmp_path):
     at_start, at_end = tgt.status_at(s["from_monotonic"]), tgt.status_at(s["as_of_monotonic"])
     batches = (at_end[1] - at_start[1]) / (100 / 16)   # every_batch() per 6.25 entries
     sess_est, sess_made = by_line.get(SESSION_LINE, [0, 0])[1], 22 * batches
-    share = 2.0 / s["windows"]     # one window's share, with room for chance
-    assert sess_est <= share * sess_made, (
+    # one window's share is ~1/windows of all made, but a window that
+    # covered more work than most takes more: bounded well below the sum
+    assert sess_est <= 0.6 * sess_made, (
         "SESSION objects: estimated %d live of %d made over the span (%d really live)" % (
             sess_est, sess_made, at_end[3]))
     nsess_est, nsess_made = by_line.get(NATIVE_SESSION_LINE, [0, 0])[0], 200 * batches
-    # native bursts are overestimated ~2-3x (the work clock, README): the
-    # same bound with that factor; blocks never seen freed would come out
-    # at ~2-3x all made, above it whenever there were more than 3 windows
-    assert nsess_est <= 3 * share * nsess_made, (
+    # native bursts are overestimated ~2-3x (the work clock, README);
+    # blocks never seen freed would come out at ~2-3x all made
+    assert nsess_est <= 1.5 * nsess_made, (
         "NATIVE-SESSION: estimated %d bytes live of %d made over the span (%d really live)" % (
             nsess_est, nsess_made, 200 * at_end[5]))
     assert s["freed_after_window"] > 0 and s["tcache_key_known"], s
