@@ -119,16 +119,15 @@ static __always_inline struct lb_totals *totals_for(__u64 *key)
 	return bpf_map_lookup_elem(&totals, key);
 }
 
-static __always_inline void forget_block(__u32 tgid, __u64 addr)
+/* Takes a tracked block out of the maps; false if it was not tracked. */
+static __always_inline bool retire_block(__u32 tgid, __u64 addr)
 {
 	struct lb_alloc_key k = { .addr = addr, .pid = tgid };
 	struct lb_alloc *a = bpf_map_lookup_elem(&allocs, &k);
 	struct lb_totals *t;
 
-	if (!a) {
-		count(LB_CNT_FREE_UNTRACKED);
-		return;
-	}
+	if (!a)
+		return false;
 	t = bpf_map_lookup_elem(&totals, &a->stack_key);
 	if (t) {
 		__sync_fetch_and_add(&t->bytes, -(__s64)a->size);
@@ -136,8 +135,21 @@ static __always_inline void forget_block(__u32 tgid, __u64 addr)
 	}
 	bpf_map_delete_elem(&allocs, &k);
 	count(LB_CNT_FREE_CALLS);
-	/* for sampled mode's key learning; not atomic: racing CPUs may share
-	 * a slot, which loses one address of many */
+	return true;
+}
+
+static __always_inline bool forget_block(__u32 tgid, __u64 addr)
+{
+	if (retire_block(tgid, addr))
+		return true;
+	count(LB_CNT_FREE_UNTRACKED);
+	return false;
+}
+
+/* Sampled mode learns glibc's thread-cache key from blocks freed under the
+ * probes. Not atomic: racing CPUs may share a slot, losing one of many. */
+static __always_inline void remember_free(__u32 tgid, __u64 addr)
+{
 	__u32 slot = recent_free_next++ % LB_RECENT_FREES;
 	struct lb_recent_free *rf = bpf_map_lookup_elem(&recent_frees, &slot);
 
@@ -157,8 +169,7 @@ static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
 
 	/* A block we still hold at this address was freed where we could not
 	 * see it (e.g. pymalloc's internal realloc): retire it first. */
-	if (bpf_map_lookup_elem(&allocs, &k))
-		forget_block(tgid, addr);
+	retire_block(tgid, addr);
 	a.stack_key = capture_stack(ctx, tgid, tid, proc);
 	t = totals_for(&a.stack_key);
 	if (!t) {
@@ -277,8 +288,9 @@ static __always_inline int on_release(struct pt_regs *ctx, __u64 addr, bool mmap
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct lb_proc *proc = current_proc(tgid);
 
-	if (!addr || frozen(current_proc(tgid)))
+	if (!addr || frozen(proc))
 		return 0;
 	/* free/munmap called by an allocator we are inside of */
 	if (outer_call(tid, PT_REGS_SP(ctx)))
@@ -291,7 +303,8 @@ static __always_inline int on_release(struct pt_regs *ctx, __u64 addr, bool mmap
 		if (!a || a->kind != LB_KIND_MMAP)
 			return 0;
 	}
-	forget_block(tgid, addr);
+	if (forget_block(tgid, addr) && proc && (proc->flags & LB_PROC_SAMPLED))
+		remember_free(tgid, addr);
 	return 0;
 }
 

@@ -13,7 +13,7 @@
  */
 #include "alloc_tables.h"
 
-#include <capstone/capstone.h>
+#include "x86_decoder.h"
 #include <elf.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -278,6 +278,7 @@ int alloc_table_from_wrapper_ex(const uint8_t *code, size_t len, uint64_t func_v
 				alloc_read_ptr_fn read_ptr, void *arg,
 				uint64_t *table_vaddr)
 {
+	struct x86_decoder d;
 	struct walk *w;
 	struct thread t0;
 	cs_insn *insn;
@@ -287,14 +288,14 @@ int alloc_table_from_wrapper_ex(const uint8_t *code, size_t len, uint64_t func_v
 	if (!code || !len || !table_vaddr || len > (1u << 20) ||
 	    func_vaddr + len < func_vaddr)
 		return -EINVAL;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-		return -EINVAL;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	insn = cs_malloc(cs);
+	if (x86_decoder_open(&d))
+		return -ENOMEM;
+	cs = d.cs;
+	insn = d.insn;
 	w = calloc(1, sizeof(*w));
 	if (w)
 		w->visits = calloc(len, 1);
-	if (!insn || !w || !w->visits) {
+	if (!w || !w->visits) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -382,9 +383,7 @@ out:
 	if (w)
 		free(w->visits);
 	free(w);
-	if (insn)
-		cs_free(insn, 1);
-	cs_close(&cs);
+	x86_decoder_close(&d);
 	return ret;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "probe_point.h"
 
-#include <capstone/capstone.h>
+#include "x86_decoder.h"
 #include <stdbool.h>
 
 static bool tests_rdi_against_itself(const cs_insn *insn)
@@ -18,20 +18,14 @@ uint64_t probe_point_past_null_check(const uint8_t *code, size_t len)
 	const uint8_t *p = code;
 	uint64_t addr = 0, skip = 0;
 	size_t left = len;
-	cs_insn *insn;
-	csh cs;
+	struct x86_decoder d;
 
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+	if (x86_decoder_open(&d))
 		return 0;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	insn = cs_malloc(cs);
-	if (insn &&
-	    cs_disasm_iter(cs, &p, &left, &addr, insn) && tests_rdi_against_itself(insn) &&
-	    cs_disasm_iter(cs, &p, &left, &addr, insn) && insn->id == X86_INS_JE &&
-	    cs_disasm_iter(cs, &p, &left, &addr, insn) && insn->id == X86_INS_PUSH)
-		skip = insn->address;
-	if (insn)
-		cs_free(insn, 1);
-	cs_close(&cs);
+	if (cs_disasm_iter(d.cs, &p, &left, &addr, d.insn) && tests_rdi_against_itself(d.insn) &&
+	    cs_disasm_iter(d.cs, &p, &left, &addr, d.insn) && d.insn->id == X86_INS_JE &&
+	    cs_disasm_iter(d.cs, &p, &left, &addr, d.insn) && d.insn->id == X86_INS_PUSH)
+		skip = d.insn->address;
+	x86_decoder_close(&d);
 	return skip;
 }

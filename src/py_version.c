@@ -9,7 +9,7 @@
  */
 #include "py_version.h"
 
-#include <capstone/capstone.h>
+#include "x86_decoder.h"
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -61,8 +61,8 @@ static int from_get_version(const struct elf_image *img, unsigned v[3])
 	const uint8_t *p = code;
 	size_t len, left;
 	uint64_t addr;
+	struct x86_decoder d;
 	cs_insn *insn;
-	csh cs;
 	int err = -ENOENT;
 
 	if (elf_image_find_symbol(img, "Py_GetVersion", &sym))
@@ -70,17 +70,12 @@ static int from_get_version(const struct elf_image *img, unsigned v[3])
 	len = sym.size && sym.size < sizeof(code) ? sym.size : sizeof(code);
 	if (elf_image_read(img, sym.vaddr, code, len))
 		return -EIO;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+	if (x86_decoder_open(&d))
 		return -ENOMEM;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	insn = cs_malloc(cs);
-	if (!insn) {
-		cs_close(&cs);
-		return -ENOMEM;
-	}
+	insn = d.insn;
 	left = len;
 	addr = sym.vaddr;
-	while (err && cs_disasm_iter(cs, &p, &left, &addr, insn)) {
+	while (err && cs_disasm_iter(d.cs, &p, &left, &addr, insn)) {
 		const cs_x86 *x = &insn->detail->x86;
 		uint8_t i;
 
@@ -96,8 +91,7 @@ static int from_get_version(const struct elf_image *img, unsigned v[3])
 				err = 0;
 		}
 	}
-	cs_free(insn, 1);
-	cs_close(&cs);
+	x86_decoder_close(&d);
 	return err;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "py_work_clock.h"
+#include "x86_decoder.h"
 
-#include <capstone/capstone.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
@@ -42,25 +42,18 @@ int py_work_clock_find(const uint8_t *code, size_t len, uint64_t vaddr,
 	const uint8_t *p = code;
 	uint64_t addr = vaddr;
 	size_t left = len;
-	cs_insn *insn;
+	struct x86_decoder d;
 	int n, ret = -ENOENT;
-	csh cs;
 
 	if (!code || !len || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
-		return -EINVAL;
-	cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON);
-	insn = cs_malloc(cs);
-	if (!insn) {
-		cs_close(&cs);
+	if (x86_decoder_open(&d))
 		return -ENOMEM;
-	}
 	/* Straight-line scan: the fast path (free list or new object) stores
 	 * the counter and then the tag without a branch in between. */
-	for (n = 0; n < MAX_INSNS && cs_disasm_iter(cs, &p, &left, &addr, insn); n++) {
-		if (!as_store(insn, &now))
+	for (n = 0; n < MAX_INSNS && cs_disasm_iter(d.cs, &p, &left, &addr, d.insn); n++) {
+		if (!as_store(d.insn, &now))
 			continue;
 		if (last.valid && now.value == last.value && now.disp == DICT_VERSION_TAG_OFFSET &&
 		    now.base != last.base && now.base != X86_REG_RIP && now.base != X86_REG_RSP) {
@@ -78,7 +71,6 @@ int py_work_clock_find(const uint8_t *code, size_t len, uint64_t vaddr,
 		}
 		last = now;
 	}
-	cs_free(insn, 1);
-	cs_close(&cs);
+	x86_decoder_close(&d);
 	return ret;
 }

@@ -84,7 +84,6 @@ static int rebuild_index(struct sampled *sm)
 }
 
 struct take_ctx {
-	struct session *s;
 	struct sample *fresh;
 	size_t n, cap;
 };
@@ -310,7 +309,7 @@ static int open_window(struct session *s)
 static int close_window(struct session *s)
 {
 	struct sampled *sm = &s->sampled;
-	struct take_ctx c = { .s = s };
+	struct take_ctx c = { 0 };
 	struct cost_sample now_cost;
 	uint64_t clock_now = sm->clock_opened;
 	int err;
@@ -413,8 +412,12 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 	if (s->cost_ready)
 		session_read_cost(s, &sm->period_cost);
 	sm->on = true;
-	/* the first window falls at a random moment of the first period,
-	 * like every other */
+	/* the probes session_attach put in (to be sure they can go in) come
+	 * out: the first window falls at a random moment of the first period,
+	 * like every other, and until then the target runs untouched */
+	tracer_detach_libc(s->tracer, s->pid);
+	tracer_clear_pending(s->tracer, s->pid);
+	s->libc_attached = false;
 	return 0;
 }
 

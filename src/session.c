@@ -61,15 +61,7 @@ static int write_proc_config(struct session *s, bool sampled)
 	return tracer_set_proc(s->tracer, s->pid, &proc);
 }
 
-static int set_python_config(struct session *s)
-{
-	return write_proc_config(s, s->opts.sampled);
-}
 
-static int set_python_config_full(struct session *s)
-{
-	return write_proc_config(s, false);
-}
 
 int session_read_cost(struct session *s, struct cost_sample *c)
 {
@@ -126,9 +118,8 @@ static int start_sampling(struct session *s)
 			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
 				s->pid, redirect_state_name(s->redirect.state), s->redirect.why);
 	}
-	err = set_python_config(s);
-	if (!err)
-		err = sampled_start(s, s->opts.max_overhead, s->opts.seed);
+	/* session_attach wrote the config with LB_PROC_SAMPLED already */
+	err = sampled_start(s, s->opts.max_overhead, s->opts.seed);
 	if (err) {
 		pr_warn("%s; tracing every allocation (--mode full)",
 			s->why[0] ? s->why : strerror(-err));
@@ -137,13 +128,7 @@ static int start_sampling(struct session *s)
 		memset(&s->sampled, 0, sizeof(s->sampled));
 		alloc_redirect_restore(&s->redirect);
 		s->redirect.state = REDIRECT_OFF;
-		if (!s->libc_attached) {
-			char why2[300];
-
-			if (!tracer_attach_libc(s->tracer, s->pid, why2, sizeof(why2)))
-				s->libc_attached = true;
-		}
-		set_python_config_full(s);
+		write_proc_config(s, false);	/* the probes session_attach put in stay */
 		return err;
 	}
 	return 0;
@@ -162,7 +147,7 @@ int session_attach(struct session *s, pid_t pid)
 	describe_python(s);
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
 	if (!err)
-		err = set_python_config(s);
+		err = write_proc_config(s, s->opts.sampled);
 	if (!err)
 		err = tracer_attach_libc(s->tracer, pid, s->why, sizeof(s->why));
 	if (err) {

