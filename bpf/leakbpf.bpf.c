@@ -18,6 +18,7 @@
 #include "leakbpf_shared.h"
 #include "maps.bpf.h"
 #include "pystack.bpf.h"
+#include "follow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -342,9 +343,21 @@ static __always_inline int mmap_entry(struct pt_regs *ctx, __u64 len, __u64 flag
  * uprobe_multi link, which the kernel removes with one RCU grace period
  * instead of one per probe (~110 ms each here).
  */
+/* One more probe hit for the current process (its entry exists only when
+ * the agent traces it). */
+static __always_inline void count_hit(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *hits = bpf_map_lookup_elem(&proc_hits, &tgid);
+
+	if (hits)
+		__sync_fetch_and_add(hits, 1);
+}
+
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 {
+	count_hit();
 	switch (bpf_get_attach_cookie(ctx)) {
 	case LB_FN_MALLOC:
 		return on_entry(ctx, LB_FN_MALLOC, a1, 0, 0);
@@ -380,6 +393,7 @@ int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
+	count_hit();
 	return on_return(ctx, ret);
 }
 

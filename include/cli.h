@@ -23,6 +23,8 @@ struct command {
 
 int cmd_record(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 /* One line "leakbpf CMD: MESSAGE (see 'leakbpf help CMD')" on stderr;
  * returns EXIT_USAGE for `return usage_error(...)`. */
@@ -38,6 +40,8 @@ int unknown_command(const char *name);
 
 int parse_pid(const char *s, pid_t *out);
 int parse_seconds(const char *s, double *out);
+/* "90", "90s", "30m", "24h", "7d" -> seconds, within [min, max]. */
+int parse_duration(const char *s, double min, double max, double *out);
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 
 /* Options every tracing command takes; their long options start at

@@ -196,17 +196,27 @@ struct lb_recent_free {
 };
 
 /* Ring buffer event: a stack seen for the first time, to be symbolised while
- * its code objects are certainly alive. */
+ * its code objects are certainly alive; or a followed process forked,
+ * exec'd or exited (the agent). */
 struct lb_event {
-	__u64 stack_key;
+	__u64 stack_key;		/* NEW_STACK only */
 	__u64 time_ns;			/* bpf_ktime_get_ns (CLOCK_MONOTONIC) */
-	__u32 pid;
+	__u32 pid;			/* tgid: the stack's, or the new/exec'd/exited process */
 	__u32 type;			/* enum lb_event_type */
+	__u32 ppid;			/* FORK: the parent's tgid; EXEC: the parent's */
+	__u32 pad;
 };
 
 enum lb_event_type {
 	LB_EVENT_NEW_STACK = 1,
+	LB_EVENT_FORK = 2,		/* a followed process made a new process */
+	LB_EVENT_EXEC = 3,		/* a followed process (or any, when all are followed) exec'd */
+	LB_EVENT_EXIT = 4,		/* a followed process ended */
 };
+
+/* Processes the agent follows, at most: their forks are followed in BPF
+ * (a child of a followed process is followed before it runs). */
+#define LB_MAX_FOLLOWED 65536
 
 /* Everything the tracer counts, lost or not. Losses are shown in every report. */
 enum lb_counter {
@@ -224,6 +234,7 @@ enum lb_counter {
 	LB_CNT_EVENTS_DROPPED,		/* LOST: ring buffer full, stack symbolised late */
 	LB_CNT_ALLOC_FAILED,		/* allocator returned NULL (not a loss) */
 	LB_CNT_STALE_PENDING,		/* entry without return (longjmp/fork), recovered */
+	LB_CNT_FOLLOW_MAP_FULL,		/* LOST: a fork not followed, follow map full */
 	LB_CNT__COUNT,
 };
 

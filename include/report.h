@@ -45,6 +45,7 @@ struct sampling_summary {
 	uint64_t empty_windows;		/* windows that saw no work: their period carried over */
 	uint64_t mappings_skipped;	/* anonymous mmaps (arenas, stacks) not sampled */
 	uint64_t capped;		/* large samples whose weight was capped */
+	uint64_t dropped;		/* LOST: samples not kept, table full */
 	bool tcache_key_known;
 	bool by_wall_time;		/* no work clock ticks: weighted by wall time */
 	/* CLOCK_MONOTONIC seconds: the estimate covers the work from the
@@ -87,6 +88,9 @@ struct report_format {
 	size_t limit;		/* rows shown, 0 = all */
 	bool deltas;		/* text: show growth since the previous report */
 };
+
+/* tracemalloc's size format: "24 B", "7252 KiB", "+3947 KiB" with sign. */
+void report_format_size(char *buf, size_t len, int64_t size, bool sign);
 
 /* Text (tracemalloc-like) or JSON ({"processes":[...]}) for one or more
  * reports. Returns 0 or -EIO if the stream failed. */

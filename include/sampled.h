@@ -22,6 +22,11 @@
 #include "sampler.h"
 #include "u64map.h"
 
+/* Live samples kept per process, at most: ~70 bytes each with the index,
+ * so under 5 MB. A 1% budget takes a few hundred samples a day of a slow
+ * leak; a full table drops new samples and says how many. */
+#define SAMPLED_MAX_SAMPLES 65536
+
 struct session;
 struct report;
 
@@ -54,6 +59,7 @@ struct sampled {
 	uint64_t windows, taken, freed_later, replaced, unknown_form, window_failures;
 	uint64_t empty_windows;		/* windows that saw no work: carried over */
 	uint64_t mappings_skipped;	/* anonymous mmaps taken in windows, not kept */
+	uint64_t dropped;		/* LOST: samples not kept, table full */
 };
 
 /* Sets sampled mode up for an attached session; -errno with s->why when

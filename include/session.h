@@ -29,6 +29,7 @@ struct session_opts {
 	bool sampled;		/* --mode sampled */
 	double max_overhead;	/* sampled: budget, fraction of the target's CPU */
 	uint64_t seed;		/* sampled: window placement */
+	double trap_ns;		/* a trap's cost if already measured (agent), else 0 */
 };
 
 struct session {
@@ -51,9 +52,15 @@ struct session {
 	struct cost_sample cost_last;	/* readings at the previous report */
 	bool libc_attached;		/* allocator probes in */
 	struct sampled sampled;		/* sampled mode, when sampled.on */
+	bool shared;			/* tracer and symboliser belong to the caller */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);
+/* One of many sessions on one tracer and symboliser (the agent): they are
+ * the caller's, and stay open after session_close. The caller polls the
+ * tracer's events (session_tick, not session_pump). */
+void session_open_shared(struct session *s, const struct session_opts *opts,
+			 struct tracer *t, struct symbolizer *sym);
 /* Attaches to pid. Problems that only narrow what can be seen (not Python,
  * unsupported version, redirect refused) are reported on stderr and tracing
  * goes on; failures to trace at all return -errno with s->why saying why. */
@@ -61,6 +68,12 @@ int session_attach(struct session *s, pid_t pid);
 /* Waits up to timeout_ms for new stacks and symbolises them; returns how
  * many, or -errno. */
 int session_pump(struct session *s, int timeout_ms);
+/* Sampled mode's clock: opens or closes a window when due; returns the ms
+ * until it is next needed (INT_MAX when never). */
+int session_tick(struct session *s);
+/* A new stack announced by BPF: symbolise it now (its code objects may not
+ * live long). */
+void session_symbolize(struct symbolizer *sym, const struct lb_event *ev, uint64_t *max_lag_ns);
 /* True once Py_FinalizeEx started (stop_at_finalize). */
 bool session_frozen(struct session *s);
 /* The process is gone: report from the maps without reading it again. */

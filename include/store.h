@@ -25,6 +25,8 @@ struct store_process {
 	const char *role;		/* "master", "worker", "process" */
 	const char *comm;
 	const char *python;		/* "3.11.2", "" if native */
+	const char *mode;		/* "sampled" (estimates) or "full" */
+	double started;			/* wall clock (seconds) when it started */
 };
 
 int store_open(const char *dir, struct store **out);
@@ -48,5 +50,50 @@ int store_series(struct store *st, pid_t pid, uint64_t start_time, const char *s
 /* Deletes snapshots older than `before` (and stacks no row uses). Returns
  * how many snapshots went, or -errno. */
 int store_expire(struct store *st, double before);
+
+/* The process ended (the agent saw it go) at t. */
+int store_mark_ended(struct store *st, pid_t pid, uint64_t start_time, double t);
+/* The tracer's counters ("name=value ...") at t; the latest at or before
+ * t_max back. */
+int store_put_counters(struct store *st, double t, const char *text);
+int store_get_counters(struct store *st, double t_max, char *buf, size_t len);
+/* Retention's second half: snapshots older than `before` thinned to one
+ * per bucket_s seconds per process. Returns how many went, or -errno. */
+int store_downsample(struct store *st, double before, double bucket_s);
+/* Folds the write-ahead log into the database and truncates it. */
+int store_checkpoint(struct store *st);
+
+/* ---- reading (leakbpf diff) ---- */
+
+/* An existing store, not created if missing (-ENOENT). */
+int store_open_readonly(const char *dir, struct store **out);
+
+struct store_proc_info {
+	int64_t id;
+	pid_t pid, ppid, group;
+	uint64_t start_time;
+	char role[16], comm[32], python[32], mode[16];
+	double started, ended;		/* wall clock; 0 = unknown / still running */
+	double first_t, last_t;		/* its snapshots inside the range asked for */
+};
+typedef int (*store_proc_fn)(void *ctx, const struct store_proc_info *p);
+/* Processes with a snapshot between t_from and t_to, by group then pid. */
+int store_processes(struct store *st, double t_from, double t_to, store_proc_fn fn, void *ctx);
+
+struct store_snapshot_info {
+	int64_t id;
+	double t;
+	struct proc_mem mem;
+};
+/* The snapshot of process proc nearest to t among those in [t_from, t_to];
+ * -ENOENT if none. */
+int store_snapshot_near(struct store *st, int64_t proc, double t, double t_from, double t_to,
+			struct store_snapshot_info *out);
+typedef int (*store_row_fn)(void *ctx, int64_t stack, const char *text, int64_t bytes,
+			    int64_t count);
+int store_rows(struct store *st, int64_t snapshot, store_row_fn fn, void *ctx);
+/* store_series by ids (what diff has in hand). */
+int store_stack_series(struct store *st, int64_t proc, int64_t stack, double t_from, double t_to,
+		       store_point_fn fn, void *ctx);
 
 #endif

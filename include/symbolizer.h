@@ -41,6 +41,9 @@ int symbolizer_add_process(struct symbolizer *s, pid_t pid, const struct py_targ
 void symbolizer_begin_batch(struct symbolizer *s);
 /* The process is gone (or frozen for good): stop reading its memory. */
 void symbolizer_process_gone(struct symbolizer *s, pid_t pid);
+/* The process's state and stacks are freed (the agent, after it exited):
+ * resolved stacks of pid handed out before are invalid from now on. */
+void symbolizer_forget_process(struct symbolizer *s, pid_t pid);
 /* The resolved form of a stack key, symbolising it now if needed. NULL
  * only on out-of-memory. Unreadable frames come back as "<unknown>". */
 const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key);

@@ -58,6 +58,22 @@ typedef int (*tracer_event_fn)(void *ctx, const struct lb_event *ev);
  * Returns how many were handled, or -errno. */
 int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);
 
+/* ---- the agent: following processes, and one tracer for many ---- */
+
+/* Fork, exec and exit of followed processes (and, with every_exec, every
+ * exec on the machine) arrive as LB_EVENT_FORK/EXEC/EXIT events, handed to
+ * fn whoever polls. */
+int tracer_follow_start(struct tracer *t, bool every_exec, tracer_event_fn fn, void *ctx);
+int tracer_follow(struct tracer *t, pid_t pid);
+void tracer_unfollow(struct tracer *t, pid_t pid);
+/* Probe hits of pid are counted from now on (tracer_pid_hits). */
+int tracer_count_hits(struct tracer *t, pid_t pid);
+int tracer_pid_hits(struct tracer *t, pid_t pid, uint64_t *hits);
+/* Frees what the maps hold for pid once it is gone: its live allocations,
+ * stacks, totals, configuration, counters and follow entry. Returns how many
+ * stacks went, or -errno. */
+int tracer_forget_pid(struct tracer *t, pid_t pid);
+
 /* Sums the per-CPU counters. */
 int tracer_read_counters(struct tracer *t, uint64_t out[LB_CNT__COUNT]);
 typedef int (*tracer_totals_fn)(void *ctx, uint64_t key, const struct lb_totals *tot);

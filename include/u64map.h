@@ -19,6 +19,8 @@ struct u64map {
 void *u64map_get(const struct u64map *m, uint64_t key);
 /* Inserts or replaces; returns 0 or -ENOMEM. key must not be 0. */
 int u64map_put(struct u64map *m, uint64_t key, void *value);
+/* Removes key; returns its value, NULL if absent. */
+void *u64map_remove(struct u64map *m, uint64_t key);
 /* Calls fn on every value (for freeing), then empties the map. */
 void u64map_clear(struct u64map *m, void (*fn)(void *value));
 

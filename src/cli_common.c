@@ -47,6 +47,34 @@ int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+int parse_duration(const char *s, double min, double max, double *out)
+{
+	static const struct { char suffix; double seconds; } units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+	};
+	char *end;
+	double v, scale = 1;
+	size_t i;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end) {
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (*end == units[i].suffix)
+				break;
+		if (i == sizeof(units) / sizeof(units[0]) || end[1])
+			return -EINVAL;
+		scale = units[i].seconds;
+	}
+	v *= scale;
+	if (!(v >= min) || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
 	char *end;

@@ -133,8 +133,8 @@ void json_double(struct json_writer *w, double v)
 	/* JSON has no NaN or infinity */
 	if (v != v || v > 1e300 || v < -1e300)
 		fputs("null", w->out);
-	else
-		fprintf(w->out, "%.6g", v);
+	else	/* 15 digits: wall-clock seconds keep their milliseconds */
+		fprintf(w->out, "%.15g", v);
 }
 
 void json_bool(struct json_writer *w, bool v)

@@ -22,6 +22,7 @@ static const char *const counter_names[LB_CNT__COUNT] = {
 	[LB_CNT_EVENTS_DROPPED] = "events_dropped",
 	[LB_CNT_ALLOC_FAILED] = "allocator_returned_null",
 	[LB_CNT_STALE_PENDING] = "unreturned_calls",
+	[LB_CNT_FOLLOW_MAP_FULL] = "follow_map_full",
 };
 
 const char *counter_name(enum lb_counter c)
@@ -40,6 +41,7 @@ bool counter_is_loss(enum lb_counter c)
 	case LB_CNT_PY_TRUNCATED:
 	case LB_CNT_NATIVE_STACK_FAILED:
 	case LB_CNT_EVENTS_DROPPED:
+	case LB_CNT_FOLLOW_MAP_FULL:
 		return true;
 	default:
 		return false;

@@ -9,11 +9,12 @@
 #include <string.h>
 
 #include "json_writer.h"
+#include "sampled.h"
 #include "sampler.h"
 #include "symbolizer.h"
 
 /* tracemalloc's _format_size: "1.2 KiB", "+3947 KiB", "24 B" */
-static void format_size(char *buf, size_t len, int64_t size, bool sign)
+void report_format_size(char *buf, size_t len, int64_t size, bool sign)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	double v = (double)size;
@@ -80,7 +81,7 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 	char size[32], avg[32], dsize[32];
 	size_t i, n = fmt->limit && fmt->limit < r->nrows ? fmt->limit : r->nrows;
 
-	format_size(size, sizeof(size), r->total_bytes, false);
+	report_format_size(size, sizeof(size), r->total_bytes, false);
 	fprintf(out, "pid %d (%s)%s%s%s, allocator redirect: %s\n", r->proc.pid, r->proc.comm,
 		r->proc.python[0] ? ", CPython " : ", native only", r->proc.python,
 		r->proc.exited ? ", exited" : "", r->proc.redirect ? r->proc.redirect : "off");
@@ -107,6 +108,9 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 		if (sm->capped)
 			fprintf(out, ", %" PRIu64 " large samples capped at %d MiB each", sm->capped,
 				(int)(SAMPLE_CLAIM_CAP >> 20));
+		if (sm->dropped)
+			fprintf(out, ", LOST: %" PRIu64 " samples not kept (table full at %d)", sm->dropped,
+				SAMPLED_MAX_SAMPLES);
 		if (sm->mappings_skipped)
 			fprintf(out, ", %" PRIu64 " anonymous mappings not sampled", sm->mappings_skipped);
 		if (sm->empty_windows)
@@ -129,11 +133,11 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 
 		const char *est = r->sampling.on ? "~" : "";
 
-		format_size(size, sizeof(size), row->bytes, false);
-		format_size(avg, sizeof(avg), row->count ? row->bytes / row->count : 0, false);
+		report_format_size(size, sizeof(size), row->bytes, false);
+		report_format_size(avg, sizeof(avg), row->count ? row->bytes / row->count : 0, false);
 		print_location(out, row->stack);
 		if (fmt->deltas) {
-			format_size(dsize, sizeof(dsize), row->bytes_delta, true);
+			report_format_size(dsize, sizeof(dsize), row->bytes_delta, true);
 			fprintf(out, ": size=%s%s (%s), count=%s%" PRId64 " (%+" PRId64 ")", est, size,
 				dsize, est, row->count, row->count_delta);
 		} else {
@@ -190,6 +194,7 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		json_kv_uint(w, "empty_windows", sm->empty_windows);
 		json_kv_uint(w, "mappings_skipped", sm->mappings_skipped);
 		json_kv_uint(w, "capped_samples", sm->capped);
+		json_kv_uint(w, "dropped_samples", sm->dropped);
 		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
 		json_kv_string(w, "clock", sm->by_wall_time ? "wall" : "python");
 		json_kv_double(w, "from_monotonic", sm->from_monotonic);

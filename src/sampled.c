@@ -160,6 +160,10 @@ static int adopt(struct session *s, struct take_ctx *c)
 			sm->replaced++;
 			continue;
 		}
+		if (sm->n >= SAMPLED_MAX_SAMPLES) {
+			sm->dropped++;
+			continue;
+		}
 		sm->v[sm->n] = *smp;
 		err = u64map_put(&sm->index, smp->addr, (void *)(uintptr_t)(sm->n + 1));
 		if (err)
@@ -524,7 +528,7 @@ int sampled_collect(struct session *s, struct report *r)
 		.windows = sm->windows, .live_samples = sm->n, .freed_after_window = sm->freed_later,
 		.unknown_form = sm->unknown_form, .window_failures = sm->window_failures,
 		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
-		.capped = capped, .by_wall_time = by_wall,
+		.capped = capped, .by_wall_time = by_wall, .dropped = sm->dropped,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
 		.from_monotonic = sm->started_at, .as_of_monotonic = sm->closed_at,
 	};

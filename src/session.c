@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,17 @@ int session_open(struct session *s, const struct session_opts *opts)
 		s->tracer = NULL;
 	}
 	return err;
+}
+
+void session_open_shared(struct session *s, const struct session_opts *opts,
+			 struct tracer *t, struct symbolizer *sym)
+{
+	memset(s, 0, sizeof(*s));
+	s->opts = *opts;
+	s->redirect.guardian_fd = -1;
+	s->tracer = t;
+	s->sym = sym;
+	s->shared = true;
 }
 
 static void describe_python(struct session *s)
@@ -70,6 +82,17 @@ int session_read_cost(struct session *s, struct cost_sample *c)
 
 	if (err)
 		return err;
+	if (s->shared) {
+		/* the kernel counts runs per program, for every process: this
+		 * one's hits come from BPF, its run time pro rata */
+		uint64_t mine;
+
+		err = tracer_pid_hits(s->tracer, s->pid, &mine);
+		if (err)
+			return err;
+		c->bpf_ns = c->hits ? (uint64_t)((double)c->bpf_ns * (double)mine / (double)c->hits) : 0;
+		c->hits = mine;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	c->time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	if (proc_cpu_ticks(s->pid, &c->target_ticks))
@@ -83,7 +106,8 @@ static void start_measuring_cost(struct session *s)
 {
 	int err = tracer_enable_stats(s->tracer);
 
-	if (!err)
+	s->trap_ns = s->opts.trap_ns;
+	if (!err && !s->trap_ns)
 		err = tracer_calibrate_trap(s->tracer, &s->trap_ns);
 	if (!err)
 		err = session_read_cost(s, &s->cost_last);
@@ -91,7 +115,8 @@ static void start_measuring_cost(struct session *s)
 		pr_warn("cannot measure leakbpf's own cost: %s", strerror(-err));
 		return;
 	}
-	pr_info("one uprobe trap costs %.2f us here", s->trap_ns / 1e3);
+	if (!s->opts.trap_ns)
+		pr_info("one uprobe trap costs %.2f us here", s->trap_ns / 1e3);
 	s->cost_ready = true;
 }
 
@@ -148,6 +173,8 @@ int session_attach(struct session *s, pid_t pid)
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
 	if (!err)
 		err = write_proc_config(s, s->opts.sampled);
+	if (!err && s->shared)
+		err = tracer_count_hits(s->tracer, pid);
 	if (!err)
 		err = tracer_attach_libc(s->tracer, pid, s->why, sizeof(s->why));
 	if (err) {
@@ -176,31 +203,38 @@ int session_attach(struct session *s, pid_t pid)
 	return 0;
 }
 
-static int on_event(void *ctx, const struct lb_event *ev)
+void session_symbolize(struct symbolizer *sym, const struct lb_event *ev, uint64_t *max_lag_ns)
 {
-	struct session *s = ctx;
 	struct timespec now;
 	uint64_t lag;
 
-	if (ev->type != LB_EVENT_NEW_STACK)
-		return 0;
 	/* the lag matters: a code object freed meanwhile cannot be named */
-	symbolizer_stack(s->sym, ev->stack_key);
+	symbolizer_stack(sym, ev->stack_key);
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	lag = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec - ev->time_ns;
-	if (lag > s->max_symbolize_lag_ns)
-		s->max_symbolize_lag_ns = lag;
+	if (lag > *max_lag_ns)
+		*max_lag_ns = lag;
+}
+
+static int on_event(void *ctx, const struct lb_event *ev)
+{
+	struct session *s = ctx;
+
+	session_symbolize(s->sym, ev, &s->max_symbolize_lag_ns);
 	return 0;
+}
+
+int session_tick(struct session *s)
+{
+	return s->sampled.on ? sampled_tick(s) : INT_MAX;
 }
 
 int session_pump(struct session *s, int timeout_ms)
 {
-	if (s->sampled.on) {
-		int due = sampled_tick(s);
+	int due = session_tick(s);
 
-		if (due < timeout_ms)
-			timeout_ms = due;
-	}
+	if (due < timeout_ms)
+		timeout_ms = due;
 	symbolizer_begin_batch(s->sym);
 	return tracer_poll_events(s->tracer, timeout_ms, on_event, s);
 }
@@ -245,8 +279,9 @@ int session_snapshot(struct session *s, struct report *r)
 	int err;
 
 	memset(r, 0, sizeof(*r));
-	/* symbolise what is announced before reading the totals */
-	err = session_pump(s, 0);
+	/* symbolise what is announced before reading the totals (the
+	 * agent polls the shared tracer itself) */
+	err = s->shared ? 0 : session_pump(s, 0);
 	if (err > 0)
 		pr_debug("process %d: %d stacks were still waiting to be symbolised", s->pid, err);
 	pr_debug("process %d: new stacks were symbolised at most %.1f ms after they were seen",
@@ -314,8 +349,15 @@ void session_close(struct session *s)
 	session_detach(s);
 	report_history_free(&s->history);
 	sampled_free(&s->sampled);
-	symbolizer_free(s->sym);
-	tracer_free(s->tracer);
+	if (s->shared) {
+		if (s->pid > 0) {
+			tracer_forget_pid(s->tracer, s->pid);
+			symbolizer_forget_process(s->sym, s->pid);
+		}
+	} else {
+		symbolizer_free(s->sym);
+		tracer_free(s->tracer);
+	}
 	s->sym = NULL;
 	s->tracer = NULL;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -26,6 +27,7 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS process ("
 	" id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, start_time INTEGER NOT NULL,"
 	" ppid INTEGER, grp INTEGER, role TEXT, comm TEXT, python TEXT,"
+	" mode TEXT, started REAL, ended REAL,"
 	" UNIQUE(pid, start_time));"
 	"CREATE TABLE IF NOT EXISTS stack (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS snapshot ("
@@ -36,7 +38,9 @@ static const char schema[] =
 	" snapshot INTEGER NOT NULL REFERENCES snapshot(id) ON DELETE CASCADE,"
 	" stack INTEGER NOT NULL REFERENCES stack(id), bytes INTEGER, count INTEGER,"
 	" PRIMARY KEY(snapshot, stack)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS row_by_stack ON row(stack);";
+	"CREATE INDEX IF NOT EXISTS row_by_stack ON row(stack);"
+	/* the tracer's counters (all processes) per interval */
+	"CREATE TABLE IF NOT EXISTS tracer (t REAL PRIMARY KEY, counters TEXT);";
 
 static int sql_err(struct store *st, const char *what)
 {
@@ -71,8 +75,12 @@ int store_open(const char *dir, struct store **out)
 	err = sqlite3_exec(st->db, schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : sql_err(st, "schema");
 	if (!err)
 		err = prepare(st, &st->ins_process,
-			      "INSERT OR IGNORE INTO process(pid, start_time, ppid, grp, role, comm, python)"
-			      " VALUES (?, ?, ?, ?, ?, ?, ?)");
+			      /* the role can change: a lone process becomes a master
+			       * when it forks workers */
+			      "INSERT INTO process(pid, start_time, ppid, grp, role, comm, python, mode, started)"
+			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(pid, start_time) DO UPDATE SET"
+			      " ppid = excluded.ppid, grp = excluded.grp, role = excluded.role,"
+			      " comm = excluded.comm, python = excluded.python, mode = excluded.mode");
 	if (!err)
 		err = prepare(st, &st->get_process,
 			      "SELECT id FROM process WHERE pid = ? AND start_time = ?");
@@ -141,6 +149,8 @@ static int process_id(struct store *st, const struct store_process *p, int64_t *
 	sqlite3_bind_text(st->ins_process, 5, p->role ? p->role : "process", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st->ins_process, 6, p->comm ? p->comm : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st->ins_process, 7, p->python ? p->python : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st->ins_process, 8, p->mode ? p->mode : "full", -1, SQLITE_STATIC);
+	sqlite3_bind_double(st->ins_process, 9, p->started);
 	err = run(st, st->ins_process, "insert process");
 	if (err)
 		return err;
@@ -262,4 +272,241 @@ int store_expire(struct store *st, double before)
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return sql_err(st, "expire stacks");
 	return n;
+}
+
+int store_mark_ended(struct store *st, pid_t pid, uint64_t start_time, double t)
+{
+	sqlite3_stmt *s;
+	int err = prepare(st, &s, "UPDATE process SET ended = ?3 WHERE pid = ?1 AND start_time = ?2");
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, pid);
+	sqlite3_bind_int64(s, 2, (int64_t)start_time);
+	sqlite3_bind_double(s, 3, t);
+	err = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "mark ended");
+	sqlite3_finalize(s);
+	return err;
+}
+
+int store_put_counters(struct store *st, double t, const char *text)
+{
+	sqlite3_stmt *s;
+	int err = prepare(st, &s, "INSERT OR REPLACE INTO tracer(t, counters) VALUES (?, ?)");
+
+	if (err)
+		return err;
+	sqlite3_bind_double(s, 1, t);
+	sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+	err = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "counters");
+	sqlite3_finalize(s);
+	return err;
+}
+
+int store_get_counters(struct store *st, double t_max, char *buf, size_t len)
+{
+	sqlite3_stmt *s;
+	int err = prepare(st, &s, "SELECT counters FROM tracer WHERE t <= ? ORDER BY t DESC LIMIT 1");
+
+	if (err)
+		return err;
+	sqlite3_bind_double(s, 1, t_max);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		snprintf(buf, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	else
+		err = -ENOENT;
+	sqlite3_finalize(s);
+	return err;
+}
+
+/* Old snapshots thinned to one per bucket of each process: the first of
+ * every bucket_s seconds stays (a series keeps its shape at a coarser
+ * step), the others go with their rows. */
+int store_downsample(struct store *st, double before, double bucket_s)
+{
+	sqlite3_stmt *s;
+	int n, err = prepare(st, &s,
+			     "DELETE FROM snapshot WHERE t < ?1 AND id NOT IN"
+			     " (SELECT MIN(id) FROM snapshot WHERE t < ?1"
+			     "  GROUP BY process, CAST(t / ?2 AS INTEGER))");
+
+	if (err)
+		return err;
+	sqlite3_bind_double(s, 1, before);
+	sqlite3_bind_double(s, 2, bucket_s);
+	err = sqlite3_step(s) == SQLITE_DONE ? 0 : sql_err(st, "downsample");
+	sqlite3_finalize(s);
+	if (err)
+		return err;
+	n = sqlite3_changes(st->db);
+	if (sqlite3_exec(st->db,
+			 "DELETE FROM tracer WHERE t < (SELECT MIN(t) FROM snapshot);",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return sql_err(st, "downsample counters");
+	return n;
+}
+
+int store_checkpoint(struct store *st)
+{
+	/* the WAL is folded back and truncated: the disk a day takes is the
+	 * database's, not a growing log's */
+	return sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) ==
+			       SQLITE_OK ? 0 : sql_err(st, "checkpoint");
+}
+
+/* ---- reading: leakbpf diff ---- */
+
+static void copy_col(sqlite3_stmt *s, int col, char *buf, size_t len)
+{
+	const unsigned char *v = sqlite3_column_text(s, col);
+
+	snprintf(buf, len, "%s", v ? (const char *)v : "");
+}
+
+int store_processes(struct store *st, double t_from, double t_to, store_proc_fn fn, void *ctx)
+{
+	static const char sql[] =
+		"SELECT p.id, p.pid, p.start_time, p.ppid, p.grp, p.role, p.comm, p.python, p.mode,"
+		" COALESCE(p.started, 0), COALESCE(p.ended, 0), MIN(s.t), MAX(s.t)"
+		" FROM process p JOIN snapshot s ON s.process = p.id"
+		" WHERE s.t BETWEEN ?1 AND ?2 GROUP BY p.id ORDER BY p.grp, p.pid";
+	struct store_proc_info info;
+	sqlite3_stmt *s;
+	int n = 0, rc, err = prepare(st, &s, sql);
+
+	if (err)
+		return err;
+	sqlite3_bind_double(s, 1, t_from);
+	sqlite3_bind_double(s, 2, t_to);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		memset(&info, 0, sizeof(info));
+		info.id = sqlite3_column_int64(s, 0);
+		info.pid = (pid_t)sqlite3_column_int64(s, 1);
+		info.start_time = (uint64_t)sqlite3_column_int64(s, 2);
+		info.ppid = (pid_t)sqlite3_column_int64(s, 3);
+		info.group = (pid_t)sqlite3_column_int64(s, 4);
+		copy_col(s, 5, info.role, sizeof(info.role));
+		copy_col(s, 6, info.comm, sizeof(info.comm));
+		copy_col(s, 7, info.python, sizeof(info.python));
+		copy_col(s, 8, info.mode, sizeof(info.mode));
+		info.started = sqlite3_column_double(s, 9);
+		info.ended = sqlite3_column_double(s, 10);
+		info.first_t = sqlite3_column_double(s, 11);
+		info.last_t = sqlite3_column_double(s, 12);
+		n++;
+		err = fn(ctx, &info);
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = sql_err(st, "processes");
+	sqlite3_finalize(s);
+	return err ? err : n;
+}
+
+int store_snapshot_near(struct store *st, int64_t proc, double t, double t_from, double t_to,
+			struct store_snapshot_info *out)
+{
+	static const char sql[] =
+		"SELECT id, t, rss, pss, uss, shared FROM snapshot"
+		" WHERE process = ?1 AND t BETWEEN ?3 AND ?4 ORDER BY ABS(t - ?2), t LIMIT 1";
+	sqlite3_stmt *s;
+	int err = prepare(st, &s, sql);
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, proc);
+	sqlite3_bind_double(s, 2, t);
+	sqlite3_bind_double(s, 3, t_from);
+	sqlite3_bind_double(s, 4, t_to);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(s, 0);
+		out->t = sqlite3_column_double(s, 1);
+		out->mem = (struct proc_mem){
+			.rss = (uint64_t)sqlite3_column_int64(s, 2),
+			.pss = (uint64_t)sqlite3_column_int64(s, 3),
+			.uss = (uint64_t)sqlite3_column_int64(s, 4),
+			.shared = (uint64_t)sqlite3_column_int64(s, 5),
+		};
+	} else {
+		err = -ENOENT;
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+int store_rows(struct store *st, int64_t snapshot, store_row_fn fn, void *ctx)
+{
+	static const char sql[] =
+		"SELECT r.stack, k.text, r.bytes, r.count FROM row r JOIN stack k ON k.id = r.stack"
+		" WHERE r.snapshot = ?";
+	sqlite3_stmt *s;
+	int n = 0, rc, err = prepare(st, &s, sql);
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, snapshot);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		n++;
+		err = fn(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+			 sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3));
+		if (err)
+			break;
+	}
+	if (!err && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = sql_err(st, "rows");
+	sqlite3_finalize(s);
+	return err ? err : n;
+}
+
+int store_stack_series(struct store *st, int64_t proc, int64_t stack, double t_from, double t_to,
+		       store_point_fn fn, void *ctx)
+{
+	static const char sql[] =
+		"SELECT s.t, COALESCE(r.bytes, 0), COALESCE(r.count, 0) FROM snapshot s"
+		" LEFT JOIN row r ON r.snapshot = s.id AND r.stack = ?2"
+		" WHERE s.process = ?1 AND s.t BETWEEN ?3 AND ?4 ORDER BY s.t";
+	sqlite3_stmt *s;
+	int n = 0, rc, err = prepare(st, &s, sql);
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(s, 1, proc);
+	sqlite3_bind_int64(s, 2, stack);
+	sqlite3_bind_double(s, 3, t_from);
+	sqlite3_bind_double(s, 4, t_to);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		fn(ctx, sqlite3_column_double(s, 0), sqlite3_column_int64(s, 1),
+		   sqlite3_column_int64(s, 2));
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		n = sql_err(st, "stack series");
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_open_readonly(const char *dir, struct store **out)
+{
+	char path[PATH_MAX];
+	struct store *st;
+
+	if (snprintf(path, sizeof(path), "%s/leakbpf.db", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (access(path, F_OK))
+		return -errno;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	/* read-write open without creating: a WAL database needs its -shm,
+	 * and a reader after a crash recovers the log */
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		pr_warn("store: %s: %s", path, sqlite3_errmsg(st->db));
+		sqlite3_close(st->db);
+		free(st);
+		return -EIO;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	*out = st;
+	return 0;
 }

@@ -130,6 +130,30 @@ void symbolizer_process_gone(struct symbolizer *s, pid_t pid)
 		p->gone = true;
 }
 
+void symbolizer_forget_process(struct symbolizer *s, pid_t pid)
+{
+	struct sym_process *p = u64map_remove(&s->procs, (uint64_t)pid + 1);
+	uint64_t *keys;
+	size_t i, n = 0;
+
+	if (p)
+		free_process(p);
+	/* collect first: removing shifts entries under a walk */
+	keys = malloc((s->stacks.used + 1) * sizeof(*keys));
+	if (!keys)
+		return;		/* kept: memory, not correctness */
+	for (i = 0; i < s->stacks.cap; i++) {
+		const struct resolved_stack *r = s->stacks.slots[i].value;
+
+		if (s->stacks.slots[i].key && r && r->pid == (uint32_t)pid &&
+		    r->key != LB_STACK_KEY_OVERFLOW)
+			keys[n++] = s->stacks.slots[i].key;
+	}
+	for (i = 0; i < n; i++)
+		free(u64map_remove(&s->stacks, keys[i]));
+	free(keys);
+}
+
 /* ---- Python objects read out of the target ---- */
 
 static const char *read_unicode(const struct sym_process *p, uint64_t addr)

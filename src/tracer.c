@@ -63,6 +63,9 @@ struct tracer {
 	int stats_fd;			/* BPF run-time statistics on while open */
 	tracer_event_fn event_fn;
 	void *event_ctx;
+	tracer_event_fn process_fn;	/* fork/exec/exit, whoever polls */
+	void *process_ctx;
+	struct bpf_link *follow_links[3];
 	int ncpus;
 };
 
@@ -85,9 +88,13 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 {
 	struct tracer *t = ctx;
 
-	if (size < sizeof(struct lb_event) || !t->event_fn)
+	const struct lb_event *ev = data;
+
+	if (size < sizeof(struct lb_event))
 		return 0;
-	return t->event_fn(t->event_ctx, data);
+	if (ev->type != LB_EVENT_NEW_STACK)
+		return t->process_fn ? t->process_fn(t->process_ctx, ev) : 0;
+	return t->event_fn ? t->event_fn(t->event_ctx, ev) : 0;
 }
 
 int tracer_open(const struct tracer_opts *opts, struct tracer **out)
@@ -118,7 +125,8 @@ int tracer_open(const struct tracer_opts *opts, struct tracer **out)
 		struct bpf_program *prog;
 
 		bpf_object__for_each_program(prog, t->skel->obj)
-			uprobe_set_prepare(prog);
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+				uprobe_set_prepare(prog);	/* not the tracepoints */
 	}
 	pr_debug("uprobes attached as %s", t->multi ? "uprobe_multi links" : "one link per probe");
 	bpf_map__set_max_entries(t->skel->maps.allocs, opts->max_allocs);
@@ -160,6 +168,8 @@ void tracer_free(struct tracer *t)
 	if (!t)
 		return;
 	tracer_detach_stop(t);
+	for (i = 0; i < sizeof(t->follow_links) / sizeof(t->follow_links[0]); i++)
+		bpf_link__destroy(t->follow_links[i]);
 	if (t->stats_fd >= 0)
 		close(t->stats_fd);
 	for (i = 0; i < t->nlinks; i++)
@@ -441,6 +451,112 @@ int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, voi
 	if (n == -EINTR)
 		return 0;
 	return n;
+}
+
+int tracer_follow_start(struct tracer *t, bool every_exec, tracer_event_fn fn, void *ctx)
+{
+	struct bpf_program *progs[] = {
+		t->skel->progs.follow_fork, t->skel->progs.follow_exec, t->skel->progs.follow_exit,
+	};
+	size_t i;
+
+	t->process_fn = fn;
+	t->process_ctx = ctx;
+	t->skel->bss->follow_every_exec = every_exec;
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (t->follow_links[i])
+			continue;
+		t->follow_links[i] = bpf_program__attach(progs[i]);
+		if (!t->follow_links[i])
+			return -errno;
+	}
+	return 0;
+}
+
+int tracer_follow(struct tracer *t, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+	__u8 one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.follow), &key, &one, BPF_ANY) ? -errno : 0;
+}
+
+void tracer_unfollow(struct tracer *t, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.follow), &key);
+}
+
+int tracer_count_hits(struct tracer *t, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+	__u64 zero = 0;
+
+	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.proc_hits), &key, &zero, BPF_ANY) ? -errno : 0;
+}
+
+int tracer_pid_hits(struct tracer *t, pid_t pid, uint64_t *hits)
+{
+	__u32 key = (__u32)pid;
+	__u64 v;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.proc_hits), &key, &v))
+		return -errno;
+	*hits = v;
+	return 0;
+}
+
+static int drop_alloc(void *ctx, uint64_t addr, const struct lb_alloc *a)
+{
+	(void)ctx, (void)addr, (void)a;
+	return 0;
+}
+
+int tracer_forget_pid(struct tracer *t, pid_t pid)
+{
+	int stacks_fd = bpf_map__fd(t->skel->maps.stacks);
+	int totals_fd = bpf_map__fd(t->skel->maps.totals);
+	__u32 key = (__u32)pid;
+	struct lb_stack *st = malloc(sizeof(*st));
+	uint64_t k, next, *gone = NULL;
+	size_t n = 0, cap = 0, i;
+	bool first = true;
+	int err;
+
+	if (!st)
+		return -ENOMEM;
+	tracer_detach_pid(t, pid);
+	tracer_clear_pending(t, pid);
+	err = tracer_take_allocs(t, pid, drop_alloc, NULL);
+	/* the stacks map's records carry their pid: collect, then delete
+	 * (deleting while walking restarts the walk) */
+	while (!err && !bpf_map_get_next_key(stacks_fd, first ? NULL : &k, &next)) {
+		first = false;
+		k = next;
+		if (bpf_map_lookup_elem(stacks_fd, &k, st) || st->pid != key)
+			continue;
+		if (n == cap) {
+			uint64_t *v = realloc(gone, (cap = cap ? cap * 2 : 256) * sizeof(*v));
+
+			if (!v) {
+				err = -ENOMEM;
+				break;
+			}
+			gone = v;
+		}
+		gone[n++] = k;
+	}
+	for (i = 0; i < n; i++) {
+		bpf_map_delete_elem(stacks_fd, &gone[i]);
+		bpf_map_delete_elem(totals_fd, &gone[i]);
+	}
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.proc_hits), &key);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.follow), &key);
+	free(gone);
+	free(st);
+	return err ? err : (int)n;
 }
 
 int tracer_read_counters(struct tracer *t, uint64_t out[LB_CNT__COUNT])

@@ -2,6 +2,7 @@
 #include "u64map.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 static size_t slot_of(uint64_t key, size_t cap)
@@ -64,6 +65,34 @@ int u64map_put(struct u64map *m, uint64_t key, void *value)
 	m->slots[i].value = value;
 	m->used++;
 	return 0;
+}
+
+/* Linear probing without tombstones: the entries after the hole that
+ * probed past it move back into it. */
+void *u64map_remove(struct u64map *m, uint64_t key)
+{
+	size_t mask = m->cap - 1, i, j;
+	void *value;
+
+	if (!m->cap || !key)
+		return NULL;
+	for (i = slot_of(key, m->cap); m->slots[i].key != key; i = (i + 1) & mask)
+		if (!m->slots[i].key)
+			return NULL;
+	value = m->slots[i].value;
+	m->slots[i].key = 0;
+	m->used--;
+	for (j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+		size_t home = slot_of(m->slots[j].key, m->cap);
+		bool stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+
+		if (stays)
+			continue;
+		m->slots[i] = m->slots[j];
+		m->slots[j].key = 0;
+		i = j;
+	}
+	return value;
 }
 
 void u64map_clear(struct u64map *m, void (*fn)(void *value))

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: MIT
+/* leakbpf agent: trace every CPython process of the machine (or one process
+ * tree) continuously, store snapshots, serve metrics; on SIGINT/SIGTERM put
+ * every process back as it was. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cli.h"
+#include "log.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+enum {
+	OPT_STORE = 2000,
+	OPT_RETENTION,
+	OPT_METRICS_ADDR,
+	OPT_MAX_PROCESSES,
+};
+
+static int parse_args(int argc, char **argv, struct agent_opts *a)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "store", required_argument, NULL, OPT_STORE },
+		{ "retention", required_argument, NULL, OPT_RETENTION },
+		{ "metrics-addr", required_argument, NULL, OPT_METRICS_ADDR },
+		{ "max-processes", required_argument, NULL, OPT_MAX_PROCESSES },
+		{ "help", no_argument, NULL, 'h' },
+		TRACE_LONG_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt, r;
+
+	memset(a, 0, sizeof(*a));
+	a->interval = 10;
+	a->retention = 24 * 3600;
+	a->store_dir = "/var/lib/leakbpf";
+	a->metrics_addr = "127.0.0.1:9433";
+	a->max_processes = 256;
+	trace_options_defaults(&a->trace);
+	a->trace.sampled = true;	/* always on: bounded cost */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":p:i:n:hv", longopts, NULL)) != -1) {
+		r = trace_option("agent", opt, optarg, &a->trace);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r)
+			continue;
+		switch (opt) {
+		case 'p':
+			if (parse_pid(optarg, &a->root))
+				return usage_error("agent", "--pid takes a process ID, not '%s'", optarg);
+			break;
+		case 'i':
+			if (parse_duration(optarg, 0.5, 3600, &a->interval))
+				return usage_error("agent", "--interval takes a duration from 0.5s to 1h (10s, 1m), not '%s'", optarg);
+			break;
+		case 'n':
+			if (parse_u32(optarg, 1, 1u << 30, &a->iterations))
+				return usage_error("agent", "-n takes a positive number of snapshots, not '%s'", optarg);
+			break;
+		case OPT_STORE:
+			if (!*optarg)
+				return usage_error("agent", "--store takes a directory");
+			a->store_dir = optarg;
+			break;
+		case OPT_RETENTION:
+			if (parse_duration(optarg, 60, 366 * 86400.0, &a->retention))
+				return usage_error("agent", "--retention takes a duration from 1m to 366d (24h, 7d), not '%s'", optarg);
+			break;
+		case OPT_METRICS_ADDR:
+			a->metrics_addr = strcmp(optarg, "off") ? optarg : NULL;
+			break;
+		case OPT_MAX_PROCESSES:
+			if (parse_u32(optarg, 1, 1000, &a->max_processes))
+				return usage_error("agent", "--max-processes takes a number from 1 to 1000, not '%s'", optarg);
+			break;
+		case 'h':
+			print_command_help("agent");
+			return -1;
+		case ':':
+			return usage_error("agent", "%s needs a value", argv[optind - 1]);
+		default:
+			return usage_error("agent", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct agent_opts opts;
+	struct agent a;
+	int err;
+
+	err = parse_args(argc, argv, &opts);
+	if (err)
+		return err < 0 ? 0 : err;
+	if (opts.root && kill(opts.root, 0) && errno == ESRCH) {
+		fprintf(stderr, "leakbpf agent: no process with PID %d visible here: check the PID (ps -e); in a container, leakbpf needs the host's PID namespace (hostPID)\n",
+			opts.root);
+		return 1;
+	}
+	if (preflight_check("agent"))
+		return 1;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	err = agent_open(&a, &opts);
+	if (!err) {
+		fprintf(stderr, "leakbpf agent: following %s; a snapshot every %g s into %s/leakbpf.db%s%s%s\n",
+			opts.root ? "the process tree given" : "every CPython process", opts.interval,
+			opts.store_dir, opts.metrics_addr ? "; metrics on http://" : "",
+			opts.metrics_addr ? opts.metrics_addr : "", opts.metrics_addr ? "/metrics" : "");
+		err = agent_run(&a, &stop_requested);
+	}
+	agent_close(&a);
+	return err ? 1 : 0;
+}

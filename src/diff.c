@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+#include "diff.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack_text.h"
+#include "u64map.h"
+
+#define MAX_FRAMES 80
+
+struct collect_procs {
+	const struct diff_query *q;
+	struct diff_process *v;
+	size_t n, cap;
+	bool want_all;
+};
+
+static int add_process(void *ctx, const struct store_proc_info *p)
+{
+	struct collect_procs *c = ctx;
+
+	if (c->q->pid && p->pid != c->q->pid && p->group != c->q->pid)
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct diff_process *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	memset(&c->v[c->n], 0, sizeof(c->v[0]));
+	c->v[c->n++].info = *p;
+	return 0;
+}
+
+/* Rows of both ends, matched by stack id. */
+struct collect_rows {
+	struct diff_process *p;
+	struct u64map index;		/* stack id -> row number + 1 */
+	size_t cap;
+	bool at_end;
+};
+
+static int add_row(void *ctx, int64_t stack, const char *text, int64_t bytes, int64_t count)
+{
+	struct collect_rows *c = ctx;
+	struct diff_process *p = c->p;
+	uintptr_t at = (uintptr_t)u64map_get(&c->index, (uint64_t)stack);
+	struct diff_row *r;
+
+	if (!at) {
+		if (p->nrows == c->cap) {
+			size_t cap = c->cap ? c->cap * 2 : 64;
+			struct diff_row *v = realloc(p->rows, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			p->rows = v;
+			c->cap = cap;
+		}
+		r = &p->rows[p->nrows];
+		memset(r, 0, sizeof(*r));
+		r->stack = stack;
+		r->text = strdup(text ? text : "");
+		if (!r->text || u64map_put(&c->index, (uint64_t)stack, (void *)(uintptr_t)(p->nrows + 1))) {
+			free(r->text);
+			return -ENOMEM;
+		}
+		p->nrows++;
+	} else {
+		r = &p->rows[at - 1];
+	}
+	if (c->at_end) {
+		r->bytes = bytes;
+		r->count = count;
+		r->bytes_delta += bytes;
+		r->count_delta += count;
+	} else {
+		r->bytes_delta -= bytes;
+		r->count_delta -= count;
+	}
+	return 0;
+}
+
+static int cmp_growth(const void *x, const void *y)
+{
+	const struct diff_row *a = x, *b = y;
+
+	if (a->bytes_delta != b->bytes_delta)
+		return a->bytes_delta > b->bytes_delta ? -1 : 1;
+	return a->bytes > b->bytes ? -1 : a->bytes < b->bytes;
+}
+
+struct series {
+	double *t, *bytes;
+	size_t n, cap;
+};
+
+static void add_point(void *ctx, double t, int64_t bytes, int64_t count)
+{
+	struct series *s = ctx;
+
+	(void)count;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		double *t2 = realloc(s->t, cap * sizeof(double));
+		double *b2 = t2 ? realloc(s->bytes, cap * sizeof(double)) : NULL;
+
+		if (t2)
+			s->t = t2;
+		if (!b2)
+			return;		/* the series is shorter: fewer points judged */
+		s->bytes = b2;
+		s->cap = cap;
+	}
+	s->t[s->n] = t;
+	s->bytes[s->n++] = (double)bytes;
+}
+
+/* The verdict of a row from its series between the two ends; a process
+ * that started inside the window starts from zero at its start. */
+static int judge(struct store *st, struct diff_process *p, struct diff_row *r)
+{
+	struct series s = { 0 };
+	int n;
+
+	if (p->from_zero)
+		add_point(&s, p->info.started, 0, 0);
+	n = store_stack_series(st, p->info.id, r->stack, p->from_zero ? p->to.t - 1e12 : p->from.t,
+			       p->to.t, add_point, &s);
+	if (n < 0) {
+		free(s.t);
+		free(s.bytes);
+		return n;
+	}
+	r->verdict = verdict_of(s.t, s.bytes, s.n);
+	r->judged = true;
+	free(s.t);
+	free(s.bytes);
+	return 0;
+}
+
+static int count_snapshots(struct store *st, struct diff_process *p)
+{
+	struct series s = { 0 };
+	int n = store_stack_series(st, p->info.id, -1, p->from_zero ? 0 : p->from.t, p->to.t,
+				   add_point, &s);
+
+	free(s.t);
+	free(s.bytes);
+	return n;
+}
+
+static int compare_process(struct store *st, const struct diff_query *q, double t_from,
+			   struct diff_process *p)
+{
+	struct collect_rows c = { .p = p };
+	size_t i;
+	int err;
+
+	err = store_snapshot_near(st, p->info.id, q->now, 0, q->now, &p->to);
+	if (err)
+		return err;
+	/* started inside the window: everything it holds grew in it */
+	p->from_zero = p->info.started > t_from;
+	if (!p->from_zero) {
+		err = store_snapshot_near(st, p->info.id, t_from, 0, p->to.t, &p->from);
+		if (err)
+			return err;
+		c.at_end = false;
+		err = store_rows(st, p->from.id, add_row, &c);
+		if (err < 0)
+			goto out;
+	} else {
+		p->from.t = p->info.started;
+	}
+	c.at_end = true;
+	err = store_rows(st, p->to.id, add_row, &c);
+	if (err < 0)
+		goto out;
+	err = 0;
+	qsort(p->rows, p->nrows, sizeof(*p->rows), cmp_growth);
+	for (i = 0; i < p->nrows; i++) {
+		struct diff_row *r = &p->rows[i];
+		struct export_frame frames[MAX_FRAMES];
+		size_t n = stack_text_parse(r->text, frames, MAX_FRAMES);
+
+		/* the "0\t...\t(why)" marker line of a cut stack */
+		if (n && frames[n - 1].line == 0 && !strcmp(frames[n - 1].function, "...")) {
+			r->cut = true;
+			n--;
+		}
+		r->frames = malloc((n ? n : 1) * sizeof(*frames));
+		if (!r->frames) {
+			err = -ENOMEM;
+			goto out;
+		}
+		memcpy(r->frames, frames, n * sizeof(*frames));
+		r->nframes = n;
+		p->total_bytes += r->bytes;
+		p->total_count += r->count;
+		p->total_bytes_delta += r->bytes_delta;
+		p->total_count_delta += r->count_delta;
+		if (!q->judge || i < q->judge) {
+			err = judge(st, p, r);
+			if (err)
+				goto out;
+		}
+	}
+	err = count_snapshots(st, p);
+	if (err >= 0) {
+		p->snapshots = err;
+		err = 0;
+	}
+out:
+	u64map_clear(&c.index, NULL);
+	return err;
+}
+
+int diff_compute(struct store *st, const struct diff_query *q, struct diff_result *out)
+{
+	struct collect_procs c = { .q = q };
+	size_t i;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	out->window = q->window;
+	out->t_to = q->now;
+	out->t_from = q->now - q->window;
+	err = store_processes(st, out->t_from, out->t_to, add_process, &c);
+	out->procs = c.v;
+	out->nprocs = c.n;
+	if (err < 0)
+		return err;
+	for (i = 0; i < out->nprocs; i++) {
+		err = compare_process(st, q, out->t_from, &out->procs[i]);
+		if (err)
+			return err;
+	}
+	if (store_get_counters(st, out->t_to, out->counters, sizeof(out->counters)))
+		out->counters[0] = '\0';
+	return 0;
+}
+
+void diff_free(struct diff_result *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->nprocs; i++) {
+		for (j = 0; j < r->procs[i].nrows; j++) {
+			free(r->procs[i].rows[j].text);
+			free(r->procs[i].rows[j].frames);
+		}
+		free(r->procs[i].rows);
+	}
+	free(r->procs);
+	memset(r, 0, sizeof(*r));
+}
