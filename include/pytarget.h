@@ -30,6 +30,8 @@ struct py_target {
 	uint64_t raw_malloc_default;	/* _PyMem_RawMalloc, 0 unknown (stripped) */
 	uint64_t obj_malloc_default;	/* _PyObject_Malloc, 0 unknown */
 	uint64_t type_type_addr;	/* PyType_Type: tells objects from other memory */
+	uint64_t bytes_type_addr;	/* PyBytes_Type, PyUnicode_Type: immutable values */
+	uint64_t unicode_type_addr;	/* whose contents tell one from its successor */
 	struct work_clock_loc work_clock; /* link-time (GLOBAL) or interp offset */
 	char why[320];			/* why detection failed, for the user */
 };

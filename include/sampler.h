@@ -69,10 +69,10 @@ double sampler_capped_weight(double weight, uint64_t size);
 /* ---- sample liveness --------------------------------------------------- */
 
 /* Bytes read around a sample: 16 before it (the malloc chunk header) and
- * 48 of the block (room for an object header behind two 16-byte
- * pre-headers, 3.12+). */
+ * 112 of the block: an object header behind two 16-byte pre-headers
+ * (3.12+), and the first bytes of an immutable object's contents. */
 #define SAMPLE_PEEK_BEFORE 16
-#define SAMPLE_PEEK 64
+#define SAMPLE_PEEK 128
 
 enum sample_form {
 	SAMPLE_UNKNOWN = 0,	/* neither: kept until it cannot be read */
@@ -85,8 +85,12 @@ struct sample_shape {
 	uint8_t form;		/* enum sample_form */
 	uint8_t obj_offset;
 	bool has_fingerprint;
+	/* SAMPLE_OBJECT of an immutable type (bytes, str): up to two byte
+	 * ranges of the object (from its start) that never change while it
+	 * lives; their fingerprint tells it from an equal-sized successor */
+	uint8_t body_from[2], body_len[2];
 	uint64_t ident;
-	uint64_t fingerprint;	/* SAMPLE_CHUNK: hash of its first 32 bytes */
+	uint64_t fingerprint;	/* hash of the first 32 bytes (chunk) or the body (object) */
 };
 
 typedef bool (*sampler_is_type_fn)(void *arg, uint64_t addr);
@@ -97,6 +101,12 @@ typedef bool (*sampler_is_type_fn)(void *arg, uint64_t addr);
 void sample_shape_of(const uint8_t *peek, uint64_t size, uint32_t kind,
 		     const uint8_t *offsets, int noffsets, sampler_is_type_fn is_type,
 		     void *arg, struct sample_shape *out);
+
+/* Marks the ranges of a SAMPLE_OBJECT that stay as they are while it lives
+ * (offsets from the object's start), clipped to the object's size bytes
+ * and to what a peek holds: past its end lies another block. */
+void sample_set_body(struct sample_shape *sh, uint64_t size, unsigned from0, unsigned len0,
+		     unsigned from1, unsigned len1);
 
 /* glibc's chunk size for a request (what malloc's header says). */
 uint64_t glibc_chunk_size(uint64_t request);
@@ -114,7 +124,10 @@ uint64_t sample_next_word_addr(const struct sample_shape *sh, uint64_t addr);
  * owner has filled it by then) and a different content later means another
  * allocation: sample_still_live sets the fingerprint when missing. A block
  * whose owner rewrites its first bytes is taken for freed: native leaks of
- * changing contents are undercounted, never reported as growing. */
+ * changing contents are undercounted, never reported as growing. Objects
+ * of immutable types are fingerprinted likewise over their body (a bytes
+ * value replaced by another of the same size in a cache reuses the block
+ * at once); other objects only by header. */
 bool sample_still_live(struct sample_shape *sh, const uint8_t *peek, uint64_t size,
 		       uint64_t next_word, uint64_t tcache_key);
 

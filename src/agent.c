@@ -433,6 +433,16 @@ static void reap_gone(struct agent *a)
 	}
 }
 
+static bool window_open(const struct agent *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->nprocs; i++)
+		if (a->procs[i]->traced && a->procs[i]->s.sampled.window_open)
+			return true;
+	return false;
+}
+
 int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 {
 	double last_reap = 0;
@@ -467,7 +477,9 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 		err = tracer_poll_events(a->tracer, timeout, on_new_stack, a);
 		if (err < 0 && err != -EINTR)
 			pr_warn("reading the event ring: %s", strerror(-err));
-		if (a->metrics)
+		/* a slow client may hold the loop ~2 s: never while a window is
+		 * open, when every allocation of its target traps */
+		if (a->metrics && !window_open(a))
 			metrics_server_serve(a->metrics, agent_metrics_write, a);
 		now = agent_now();
 		if (now - last_reap >= 1) {

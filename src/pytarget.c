@@ -141,6 +141,8 @@ static int describe(struct py_target *t, const struct elf_image *img)
 	t->raw_malloc_default = symbol_address(img, "_PyMem_RawMalloc", t->load_bias);
 	t->obj_malloc_default = symbol_address(img, "_PyObject_Malloc", t->load_bias);
 	t->type_type_addr = symbol_address(img, "PyType_Type", t->load_bias);
+	t->bytes_type_addr = symbol_address(img, "PyBytes_Type", t->load_bias);
+	t->unicode_type_addr = symbol_address(img, "PyUnicode_Type", t->load_bias);
 	find_work_clock(img, t);
 	return 0;
 }

@@ -69,6 +69,34 @@ static bool is_type(void *arg, uint64_t addr)
 	return yes;
 }
 
+/* bytes and str never change while they live (but for their cached hash):
+ * their size and first bytes of contents tell a value from the next one
+ * malloc puts at the same address. Layouts: PyBytesObject is the var header
+ * (size at 16), the hash, then the bytes at 32; a str has its length at 16,
+ * its state bits at 32 (compact: bit 5, ascii: bit 6) and its characters
+ * right after the ASCII or compact header. */
+static void mark_stable_body(const struct session *s, const uint8_t *peek, uint64_t size,
+			     struct sample_shape *sh)
+{
+	const uint8_t *obj = peek + SAMPLE_PEEK_BEFORE + sh->obj_offset;
+	uint32_t state;
+	int data;
+
+	if (sh->ident == s->py.bytes_type_addr) {
+		sample_set_body(sh, size, 16, 8, 32, 255);
+	} else if (sh->ident == s->py.unicode_type_addr &&
+		   sh->obj_offset + 36 <= SAMPLE_PEEK - SAMPLE_PEEK_BEFORE) {
+		memcpy(&state, obj + 32, sizeof(state));
+		if (!(state & (1u << 5)))
+			data = 0;	/* legacy string: characters elsewhere */
+		else if (state & (1u << 6))
+			data = s->py.off.unicode_ascii_data;
+		else
+			data = s->py.off.unicode_compact_data;
+		sample_set_body(sh, size, 16, 8, (unsigned)(data > 0 ? data : 0), data > 0 ? 255 : 0);
+	}
+}
+
 static int rebuild_index(struct sampled *sm)
 {
 	size_t i;
@@ -153,6 +181,8 @@ static int adopt(struct session *s, struct take_ctx *c)
 
 		if (smp->shape.form == SAMPLE_UNKNOWN)
 			sm->unknown_form++;
+		if (smp->shape.form == SAMPLE_OBJECT)
+			mark_stable_body(s, peek + i * SAMPLE_PEEK, smp->size, &smp->shape);
 
 		at = (uintptr_t)u64map_get(&sm->index, smp->addr);
 		if (at) {

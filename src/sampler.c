@@ -183,6 +183,39 @@ static uint64_t content_fingerprint(const uint8_t *peek, uint64_t size)
 	return h;
 }
 
+void sample_set_body(struct sample_shape *sh, uint64_t size, unsigned from0, unsigned len0,
+		     unsigned from1, unsigned len1)
+{
+	unsigned room = SAMPLE_PEEK - SAMPLE_PEEK_BEFORE - sh->obj_offset;
+
+	if (size < sh->obj_offset)
+		room = 0;
+	else if (size - sh->obj_offset < room)
+		room = (unsigned)(size - sh->obj_offset);
+	unsigned from[2] = { from0, from1 }, len[2] = { len0, len1 }, i;
+
+	for (i = 0; i < 2; i++) {
+		if (from[i] >= room)
+			len[i] = 0;
+		else if (from[i] + len[i] > room)
+			len[i] = room - from[i];
+		sh->body_from[i] = (uint8_t)(len[i] ? from[i] : 0);
+		sh->body_len[i] = (uint8_t)len[i];
+	}
+}
+
+static uint64_t body_fingerprint(const struct sample_shape *sh, const uint8_t *peek)
+{
+	const uint8_t *obj = peek + SAMPLE_PEEK_BEFORE + sh->obj_offset;
+	uint64_t h = 0xcbf29ce484222325ull;
+	unsigned i, j;
+
+	for (i = 0; i < 2; i++)
+		for (j = 0; j < sh->body_len[i]; j++)
+			h = (h ^ obj[sh->body_from[i] + j]) * 0x100000001b3ull;
+	return h;
+}
+
 bool sample_still_live(struct sample_shape *sh, const uint8_t *peek, uint64_t size,
 		       uint64_t next_word, uint64_t tcache_key)
 {
@@ -194,8 +227,17 @@ bool sample_still_live(struct sample_shape *sh, const uint8_t *peek, uint64_t si
 	case SAMPLE_OBJECT:
 		/* freed: the count fell to 0 (it stays 0 behind a GC header)
 		 * or malloc's free list pointers overwrote the header */
-		return plausible_refcnt(word_at(peek, sh->obj_offset)) &&
-		       word_at(peek, sh->obj_offset + 8) == sh->ident;
+		if (!plausible_refcnt(word_at(peek, sh->obj_offset)) ||
+		    word_at(peek, sh->obj_offset + 8) != sh->ident)
+			return false;
+		if (!sh->body_len[0] && !sh->body_len[1])
+			return true;
+		fp = body_fingerprint(sh, peek);
+		if (sh->has_fingerprint)
+			return fp == sh->fingerprint;	/* another value in its place */
+		sh->fingerprint = fp;
+		sh->has_fingerprint = true;
+		return true;
 	case SAMPLE_CHUNK:
 		if (word_at(peek, -8) != sh->ident)
 			return false;	/* merged, split or reused at another size */

@@ -91,6 +91,11 @@ int session_read_cost(struct session *s, struct cost_sample *c)
 		if (err)
 			return err;
 		c->bpf_ns = c->hits ? (uint64_t)((double)c->bpf_ns * (double)mine / (double)c->hits) : 0;
+		/* the average per hit moves with the other processes' mix:
+		 * keep the estimate from going backwards */
+		if (c->bpf_ns < s->shared_bpf_ns)
+			c->bpf_ns = s->shared_bpf_ns;
+		s->shared_bpf_ns = c->bpf_ns;
 		c->hits = mine;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);

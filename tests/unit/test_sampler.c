@@ -213,6 +213,36 @@ static void test_shapes(void)
 	put(now, 24, TYPE_A);		/* the block now holds another object */
 	CHECK(!sample_still_live(&sh, now, 24, 0, 0), "reused by another type");
 
+	/* a bytes value in a cache: freed and replaced by the next one of the
+	 * same size, malloc hands the same block out again at once. Header
+	 * and size alike; only the contents tell. */
+	memset(peek, 0, sizeof(peek));
+	put(peek, -8, 0x231);		/* a 545-byte request's chunk */
+	put(peek, 0, 1);
+	put(peek, 8, TYPE_A);
+	put(peek, 16, 512);		/* ob_size */
+	put(peek, 24, (uint64_t)-1);	/* ob_shash, not computed yet */
+	memcpy(peek + SAMPLE_PEEK_BEFORE + 32, "00000041-payload", 16);
+	sample_shape_of(peek, 545, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
+	sample_set_body(&sh, 545, 16, 8, 32, 255);
+	CHECK(sh.body_len[0] == 8 && sh.body_from[1] == 32 &&
+	      sh.body_len[1] == SAMPLE_PEEK - SAMPLE_PEEK_BEFORE - 32, "body clipped to the peek");
+	CHECK(sample_still_live(&sh, peek, 545, 0, 0), "first check: fingerprinted");
+	memcpy(now, peek, sizeof(now));
+	put(now, 0, 3);			/* more references */
+	put(now, 24, 0x1234567);	/* the hash got cached */
+	CHECK(sample_still_live(&sh, now, 545, 0, 0), "refcount and hash change: still the same value");
+	memcpy(now + SAMPLE_PEEK_BEFORE + 32, "00000042-payload", 16);
+	CHECK(!sample_still_live(&sh, now, 545, 0, 0), "another value in the same block: freed");
+	/* a short value: the body stops at its end, the next block may change */
+	sample_shape_of(peek, 40, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
+	sample_set_body(&sh, 40, 16, 8, 32, 255);
+	CHECK(sh.body_len[1] == 8, "body clipped to the object's 40 bytes (%u)", sh.body_len[1]);
+	CHECK(sample_still_live(&sh, peek, 40, 0, 0), "short value fingerprinted");
+	memcpy(now, peek, sizeof(now));
+	memset(now + SAMPLE_PEEK_BEFORE + 48, 0x77, 16);	/* the next block's bytes */
+	CHECK(sample_still_live(&sh, now, 40, 0, 0), "what follows the object does not count");
+
 	/* not an object (dict keys, a C buffer): a glibc chunk */
 	memset(peek, 0, sizeof(peek));
 	CHECK(glibc_chunk_size(100) == 112 && glibc_chunk_size(1) == 32 && glibc_chunk_size(24) == 32,
