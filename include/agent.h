@@ -53,6 +53,7 @@ struct agent_proc {
 	pid_t pid, ppid, group;
 	uint64_t start_time;
 	double started_wall;
+	double attached_wall;		/* when its session attached */
 	enum proc_role role;
 	bool traced;			/* session attached */
 	double attach_at;		/* waiting: when to try (monotonic seconds) */

@@ -27,6 +27,7 @@ struct store_process {
 	const char *python;		/* "3.11.2", "" if native */
 	const char *mode;		/* "sampled" (estimates) or "full" */
 	double started;			/* wall clock (seconds) when it started */
+	double attached;		/* wall clock when the agent attached to it */
 };
 
 int store_open(const char *dir, struct store **out);
@@ -83,12 +84,13 @@ int store_processes(struct store *st, double t_from, double t_to, store_proc_fn 
 struct store_snapshot_info {
 	int64_t id;
 	double t;
+	double attached;		/* its attachment (agent run, exec) */
 	struct proc_mem mem;
 };
-/* The snapshot of process proc nearest to t among those in [t_from, t_to];
- * -ENOENT if none. */
+/* The snapshot of process proc nearest to t among those in [t_from, t_to]
+ * of the attachment `attached` (< 0: any); -ENOENT if none. */
 int store_snapshot_near(struct store *st, int64_t proc, double t, double t_from, double t_to,
-			struct store_snapshot_info *out);
+			double attached, struct store_snapshot_info *out);
 typedef int (*store_row_fn)(void *ctx, int64_t stack, const char *text, int64_t bytes,
 			    int64_t count);
 int store_rows(struct store *st, int64_t snapshot, store_row_fn fn, void *ctx);

@@ -216,6 +216,7 @@ static void try_attach(struct agent *a, struct agent_proc *p, double now)
 		return;
 	}
 	p->traced = true;
+	p->attached_wall = agent_wall();
 	a->stats.attached++;
 	pr_info("tracing process %d (%s)%s", p->pid, p->s.comm, p->from_fork ? ", forked" : "");
 }

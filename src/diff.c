@@ -126,18 +126,25 @@ static void add_point(void *ctx, double t, int64_t bytes, int64_t count)
 static int judge(struct store *st, struct diff_process *p, struct diff_row *r)
 {
 	struct series s = { 0 };
+	size_t skip;
 	int n;
 
 	if (p->from_zero)
-		add_point(&s, p->info.started, 0, 0);
-	n = store_stack_series(st, p->info.id, r->stack, p->from_zero ? p->to.t - 1e12 : p->from.t,
-			       p->to.t, add_point, &s);
+		add_point(&s, p->from.t, 0, 0);
+	n = store_stack_series(st, p->info.id, r->stack, p->from.t, p->to.t, add_point, &s);
 	if (n < 0) {
 		free(s.t);
 		free(s.bytes);
 		return n;
 	}
-	r->verdict = verdict_of(s.t, s.bytes, s.n);
+	/* sampled: a stack is absent until a window first catches it, which
+	 * says nothing of its size before; its series starts there (a leak
+	 * keeps climbing after it, a transient does not) */
+	skip = 0;
+	if (!strcmp(p->info.mode, "sampled"))
+		while (skip < s.n && s.bytes[skip] == 0)
+			skip++;
+	r->verdict = verdict_of(s.t + skip, s.bytes + skip, s.n - skip);
 	r->judged = true;
 	free(s.t);
 	free(s.bytes);
@@ -147,8 +154,7 @@ static int judge(struct store *st, struct diff_process *p, struct diff_row *r)
 static int count_snapshots(struct store *st, struct diff_process *p)
 {
 	struct series s = { 0 };
-	int n = store_stack_series(st, p->info.id, -1, p->from_zero ? 0 : p->from.t, p->to.t,
-				   add_point, &s);
+	int n = store_stack_series(st, p->info.id, -1, p->from.t, p->to.t, add_point, &s);
 
 	free(s.t);
 	free(s.bytes);
@@ -162,13 +168,17 @@ static int compare_process(struct store *st, const struct diff_query *q, double 
 	size_t i;
 	int err;
 
-	err = store_snapshot_near(st, p->info.id, q->now, 0, q->now, &p->to);
+	err = store_snapshot_near(st, p->info.id, q->now, 0, q->now, -1, &p->to);
 	if (err)
 		return err;
-	/* started inside the window: everything it holds grew in it */
-	p->from_zero = p->info.started > t_from;
+	/* started inside the window: everything it holds grew in it; traced
+	 * from inside it (the agent restarted, or came late): everything it
+	 * holds was seen in it. Snapshots of an earlier attachment count from
+	 * another start and are left out. */
+	p->from_zero = p->info.started > t_from || p->to.attached > t_from;
 	if (!p->from_zero) {
-		err = store_snapshot_near(st, p->info.id, t_from, 0, p->to.t, &p->from);
+		err = store_snapshot_near(st, p->info.id, t_from, 0, p->to.t, p->to.attached,
+					  &p->from);
 		if (err)
 			return err;
 		c.at_end = false;
@@ -176,7 +186,7 @@ static int compare_process(struct store *st, const struct diff_query *q, double 
 		if (err < 0)
 			goto out;
 	} else {
-		p->from.t = p->info.started;
+		p->from.t = p->info.started > p->to.attached ? p->info.started : p->to.attached;
 	}
 	c.at_end = true;
 	err = store_rows(st, p->to.id, add_row, &c);

@@ -101,7 +101,9 @@ static void print_process(FILE *out, const struct diff_process *p, size_t limit)
 		p->info.python, p->info.ended ? ", exited" : "", p->info.mode,
 		estimated(p) ? " (sizes marked ~ are estimates)" : "");
 	fprintf(out, "%s %s -> %s (%d snapshots)\n",
-		p->from_zero ? "started inside the window, compared with nothing:" : "compared:",
+		!p->from_zero ? "compared:" :
+		p->info.started >= p->from.t ? "started inside the window, compared with nothing:" :
+		"traced from inside the window (the agent attached then), compared with nothing:",
 		from, to, p->snapshots);
 	print_memory(out, p);
 	report_format_size(size, sizeof(size), p->total_bytes, false);

@@ -32,7 +32,10 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS stack (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS snapshot ("
 	" id INTEGER PRIMARY KEY, process INTEGER NOT NULL REFERENCES process(id),"
-	" t REAL NOT NULL, rss INTEGER, pss INTEGER, uss INTEGER, shared INTEGER);"
+	" t REAL NOT NULL, rss INTEGER, pss INTEGER, uss INTEGER, shared INTEGER,"
+	/* when the agent attached: outstanding bytes count from then, so
+	 * snapshots of two attachments are not comparable */
+	" attached REAL);"
 	"CREATE INDEX IF NOT EXISTS snapshot_by_time ON snapshot(process, t);"
 	"CREATE TABLE IF NOT EXISTS row ("
 	" snapshot INTEGER NOT NULL REFERENCES snapshot(id) ON DELETE CASCADE,"
@@ -86,7 +89,8 @@ int store_open(const char *dir, struct store **out)
 			      "SELECT id FROM process WHERE pid = ? AND start_time = ?");
 	if (!err)
 		err = prepare(st, &st->ins_snapshot,
-			      "INSERT INTO snapshot(process, t, rss, pss, uss, shared) VALUES (?, ?, ?, ?, ?, ?)");
+			      "INSERT INTO snapshot(process, t, rss, pss, uss, shared, attached)"
+			      " VALUES (?, ?, ?, ?, ?, ?, ?)");
 	if (!err)
 		err = prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stack(text) VALUES (?)");
 	if (!err)
@@ -177,6 +181,7 @@ int store_begin(struct store *st, const struct store_process *p, double t,
 		sqlite3_bind_int64(st->ins_snapshot, 4, m ? (int64_t)m->pss : 0);
 		sqlite3_bind_int64(st->ins_snapshot, 5, m ? (int64_t)m->uss : 0);
 		sqlite3_bind_int64(st->ins_snapshot, 6, m ? (int64_t)m->shared : 0);
+		sqlite3_bind_double(st->ins_snapshot, 7, p->attached);
 		err = run(st, st->ins_snapshot, "insert snapshot");
 	}
 	if (err) {
@@ -405,11 +410,12 @@ int store_processes(struct store *st, double t_from, double t_to, store_proc_fn 
 }
 
 int store_snapshot_near(struct store *st, int64_t proc, double t, double t_from, double t_to,
-			struct store_snapshot_info *out)
+			double attached, struct store_snapshot_info *out)
 {
 	static const char sql[] =
-		"SELECT id, t, rss, pss, uss, shared FROM snapshot"
-		" WHERE process = ?1 AND t BETWEEN ?3 AND ?4 ORDER BY ABS(t - ?2), t LIMIT 1";
+		"SELECT id, t, rss, pss, uss, shared, COALESCE(attached, 0) FROM snapshot"
+		" WHERE process = ?1 AND t BETWEEN ?3 AND ?4 AND (?5 < 0 OR attached = ?5)"
+		" ORDER BY ABS(t - ?2), t LIMIT 1";
 	sqlite3_stmt *s;
 	int err = prepare(st, &s, sql);
 
@@ -419,9 +425,11 @@ int store_snapshot_near(struct store *st, int64_t proc, double t, double t_from,
 	sqlite3_bind_double(s, 2, t);
 	sqlite3_bind_double(s, 3, t_from);
 	sqlite3_bind_double(s, 4, t_to);
+	sqlite3_bind_double(s, 5, attached);
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		out->id = sqlite3_column_int64(s, 0);
 		out->t = sqlite3_column_double(s, 1);
+		out->attached = sqlite3_column_double(s, 6);
 		out->mem = (struct proc_mem){
 			.rss = (uint64_t)sqlite3_column_int64(s, 2),
 			.pss = (uint64_t)sqlite3_column_int64(s, 3),

@@ -479,7 +479,7 @@ def bytes_by_line(proc, path):
 
 
 LEAKBPF_PROGRAMS = {"alloc_enter", "alloc_return", "finalize_enter", "stop_at_entry",
-                    "calibrate"}
+                    "calibrate", "follow_fork", "follow_exec", "follow_exit"}
 
 
 def assert_no_probes_left(timeout=10):

@@ -3,7 +3,8 @@
  * Verdicts on a stack's series inside a window (src/verdict.c), on series
  * shaped like what the agent stores (a snapshot every 10 s for 30 min) with
  * seeded noise: a leak, the story's slow leak of 24-byte objects, a cache
- * warming up, flat noise, a step, a release, and too few points.
+ * warming up, flat noise, a step, a release, a sampled estimate's
+ * staircase, one late step, and too few points.
  */
 #include <math.h>
 #include <stdint.h>
@@ -48,6 +49,13 @@ static double cache_fill(double t) { return 8e6 * (1 - exp(-t / 120)); }	/* full
 static double flat(double t) { (void)t; return 7e6; }
 static double step(double t) { return t < 200 ? 1e6 : 3e6; }
 static double release(double t) { return 9e6 - 1000 * t; }
+/* sampled mode: the estimate moves only when a window closes (every 90 s) */
+static double sampled_leak(double t) { return 5e6 + 50 * 90 * floor(t / 90); }
+/* ... and one early window that measured little work, its estimate 5x too
+ * high until the next (seen on a gunicorn worker) */
+static double sampled_leak_spike(double t) { return sampled_leak(t) * (t == 80 ? 5 : 1); }
+/* one window near the end brought samples in: one step, not a trend */
+static double late_step(double t) { return t < 1650 ? 1e6 : 1.2e6; }
 
 /* How many of 20 noise draws get another verdict than `want`. */
 static int wrong_of(shape_fn f, double noise, enum verdict want)
@@ -77,6 +85,11 @@ int main(void)
 	CHECK(!wrong, "a step early in the window: grew then flat (%d wrong)", wrong);
 	wrong = wrong_of(release, 20000, VERDICT_SHRINKING);
 	CHECK(!wrong, "a release: shrinking (%d wrong)", wrong);
+	CHECK(judge(sampled_leak, 0) == VERDICT_GROWING,
+	      "a sampled leak (a step at every window): growing");
+	CHECK(judge(sampled_leak_spike, 0) == VERDICT_GROWING,
+	      "a sampled leak with one wild estimate: still growing");
+	CHECK(judge(late_step, 0) == VERDICT_NOISE, "one step late in the window: not growing");
 	CHECK(verdict_of(t, y, 3) == VERDICT_NOISE, "three points: too few to tell");
 	CHECK(judge(flat, 0) == VERDICT_NOISE, "a constant: noise");
 	CHECK(judge(leak, 0) == VERDICT_GROWING, "an exact line: growing");
