@@ -13,9 +13,11 @@ packages=(
 	libsqlite3-dev			# the agent's store
 	python3 python3.11 python3-pytest
 	util-linux procps		# setpriv, unshare, ps in the tests
+	python3-gunicorn python3-flask wrk	# the agent's gunicorn acceptance test
+	golang-go			# go tool pprof reads diff --format pprof in a test
 )
 if [ "${1:-}" = bench ]; then
-	packages+=(bpftrace heaptrack austin python3-gunicorn python3-flask wrk)
+	packages+=(bpftrace heaptrack austin)
 fi
 
 missing=()

@@ -41,9 +41,19 @@ def one_line(cp, what):
     (["top", "--pid", "1", "--max-overhead", "0"], ("max-overhead",)),
     (["top", "--pid", "1", "--max-overhead", "abc"], ("max-overhead",)),
     (["top", "--pid", "1", "--seed", "-1"], ("seed",)),
+    (["agent", "--interval", "0"], ("interval",)),
+    (["agent", "--retention", "abc"], ("retention",)),
+    (["agent", "--pid", "abc"], ("pid",)),
+    (["agent", "--max-processes", "0"], ("max-processes",)),
+    (["diff"], ("window",)),
+    (["diff", "--window", "30x"], ("window",)),
+    (["diff", "--window", "30m", "--format", "svg"], ("format", "svg")),
+    (["diff", "--window", "30m", "--pid", "1", "--all"], ("--all",)),
 ], ids=["top-pid-abc", "top-without-pid", "unknown-subcommand", "record-without-cmd",
         "record-empty-cmd", "mode-unknown", "max-overhead-zero", "max-overhead-text",
-        "seed-negative"])
+        "seed-negative", "agent-interval-zero", "agent-retention-text", "agent-pid-abc",
+        "agent-max-processes-zero", "diff-without-window", "diff-window-unit",
+        "diff-format-unknown", "diff-pid-and-all"])
 def test_usage_errors(leakbpf, args, needles):
     cp = run_leakbpf(leakbpf, args, timeout=20)
     assert cp.returncode == 2, "%s: exit %s, expected 2 (usage)\nstderr: %s" % (
@@ -63,6 +73,47 @@ def test_top_no_such_pid(bpf_ready):
     line = one_line(cp, "top --pid %d" % pid)
     assert str(pid) in line or "process" in line.lower(), \
         "stderr line does not name the missing process: %r" % line
+
+
+def test_diff_without_store(leakbpf, tmp_path):
+    missing = tmp_path / "nothing-here"
+    cp = run_leakbpf(leakbpf, ["diff", "--window", "30m", "--store", missing], timeout=30)
+    assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+    line = one_line(cp, "diff --store missing")
+    assert str(missing) in line and "--store" in line, line
+    assert not missing.exists(), "diff created a store where there was none"
+
+
+def test_agent_store_not_a_directory(bpf_ready, tmp_path):
+    not_dir = tmp_path / "file"
+    not_dir.write_text("x")
+    cp = run_leakbpf(bpf_ready, ["agent", "--pid", os.getpid(), "--store", not_dir,
+                                 "--metrics-addr", "off", "-n", "1"], timeout=30)
+    assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+    line = one_line(cp, "agent --store FILE")
+    assert str(not_dir) in line and "--store" in line, line
+
+
+def test_agent_metrics_port_busy(bpf_ready, tmp_path):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        addr = "127.0.0.1:%d" % busy.getsockname()[1]
+        cp = run_leakbpf(bpf_ready, ["agent", "--pid", os.getpid(), "--store", tmp_path / "st",
+                                     "--metrics-addr", addr, "-n", "1"], timeout=30)
+    assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+    line = one_line(cp, "agent --metrics-addr busy")
+    assert addr in line and "metrics-addr" in line, line
+
+
+def test_agent_no_such_pid(bpf_ready, tmp_path):
+    pid = unused_pid()
+    cp = run_leakbpf(bpf_ready, ["agent", "--pid", pid, "--store", tmp_path / "st", "-n", "1"],
+                     timeout=30)
+    assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+    line = one_line(cp, "agent --pid missing")
+    assert str(pid) in line, line
 
 
 def test_record_command_not_found(bpf_ready):
