@@ -350,3 +350,26 @@ def test_sigterm_restores_every_table(bpf_ready, spawn, tmp_path):
     finally:
         open(str(child_file) + ".stop", "w").close()
     tgt.finish()
+
+
+def test_every_cpython_found_at_exec(bpf_ready, spawn, tmp_path):
+    """Without --pid (the DaemonSet): a Python program started after the
+    agent is found by the exec tracepoint and traced; sleep (not Python) is
+    not."""
+    a = Agent(spawn, bpf_ready, tmp_path, ["--interval", "1", "--max-overhead", "5", "-v"])
+    assert wait_for(lambda: a.metric("leakbpf_processes_traced") is not None, 60), a.diag()
+    other = spawn(["sleep", "30"])
+    target = spawn(["/usr/bin/python3.11", program("churn_leak.py")],
+                   env=py_env(CHURN_LEAK_SECONDS="20"), stdout=subprocess.DEVNULL)
+    assert wait_for(lambda: "tracing process %d " % target.pid in read(a.err), 15), \
+        "the new Python process was not traced" + a.diag()
+    time.sleep(8)       # windows and snapshots
+    assert a.stop() == 0, a.diag()
+    assert "tracing process %d " % other.pid not in read(a.err), "sleep was traced"
+    assert target.poll() is None or target.returncode == 0, "the target died"
+    assert_no_probes_left()
+    doc = diff_json(bpf_ready, a.store, "10m", "--pid", str(target.pid))
+    assert len(doc["processes"]) == 1, doc["processes"]
+    p = doc["processes"][0]
+    assert p["python"].startswith("3.11") and p["role"] == "process" and p["snapshots"] >= 3, p
+    assert p["rows"], "no rows for the traced program"
