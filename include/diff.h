@@ -32,7 +32,11 @@ struct diff_row {
 struct diff_process {
 	struct store_proc_info info;
 	struct store_snapshot_info from, to;
-	bool from_zero;			/* started inside the window */
+	bool from_zero;			/* started (or traced) inside the window */
+	/* memory is the process's, whoever watched: its first snapshot in
+	 * the window, even of an earlier attachment */
+	struct store_snapshot_info mem_from;
+	bool have_mem_from;
 	int snapshots;			/* in the window */
 	struct diff_row *rows;		/* ranked by bytes_delta, descending */
 	size_t nrows;

@@ -188,6 +188,8 @@ static int compare_process(struct store *st, const struct diff_query *q, double 
 	} else {
 		p->from.t = p->info.started > p->to.attached ? p->info.started : p->to.attached;
 	}
+	p->have_mem_from = !store_snapshot_near(st, p->info.id, t_from, t_from, p->to.t, -1,
+						&p->mem_from) && p->mem_from.id != p->to.id;
 	c.at_end = true;
 	err = store_rows(st, p->to.id, add_row, &c);
 	if (err < 0)

@@ -59,7 +59,7 @@ static void print_location(FILE *out, const struct diff_row *r)
 
 static void print_memory(FILE *out, const struct diff_process *p)
 {
-	const struct proc_mem *m = &p->to.mem, *was = &p->from.mem;
+	const struct proc_mem *m = &p->to.mem, *was = &p->mem_from.mem;
 	char rss[32], pss[32], uss[32], shared[32], duss[32], dshared[32], dbytes[32];
 
 	report_format_size(rss, sizeof(rss), (int64_t)m->rss, false);
@@ -67,7 +67,7 @@ static void print_memory(FILE *out, const struct diff_process *p)
 	report_format_size(uss, sizeof(uss), (int64_t)m->uss, false);
 	report_format_size(shared, sizeof(shared), (int64_t)m->shared, false);
 	fprintf(out, "memory: rss %s, pss %s, uss %s, shared %s", rss, pss, uss, shared);
-	if (!p->from_zero && was->rss) {
+	if (p->have_mem_from) {
 		int64_t uss_delta = (int64_t)m->uss - (int64_t)was->uss;
 		int64_t shared_delta = (int64_t)m->shared - (int64_t)was->shared;
 
@@ -196,14 +196,15 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 	json_kv_uint(w, "uss", p->to.mem.uss);
 	json_kv_uint(w, "shared", p->to.mem.shared);
 	json_key(w, "memory_from");
-	if (p->from_zero) {
+	if (!p->have_mem_from) {
 		json_null(w);
 	} else {
 		json_object_begin(w);
-		json_kv_uint(w, "rss", p->from.mem.rss);
-		json_kv_uint(w, "pss", p->from.mem.pss);
-		json_kv_uint(w, "uss", p->from.mem.uss);
-		json_kv_uint(w, "shared", p->from.mem.shared);
+		json_kv_uint(w, "rss", p->mem_from.mem.rss);
+		json_kv_uint(w, "pss", p->mem_from.mem.pss);
+		json_kv_uint(w, "uss", p->mem_from.mem.uss);
+		json_kv_uint(w, "shared", p->mem_from.mem.shared);
+		json_kv_double(w, "t", p->mem_from.t);
 		json_object_end(w);
 	}
 	json_kv_double(w, "from", p->from.t);

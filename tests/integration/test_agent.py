@@ -373,3 +373,31 @@ def test_every_cpython_found_at_exec(bpf_ready, spawn, tmp_path):
     p = doc["processes"][0]
     assert p["python"].startswith("3.11") and p["role"] == "process" and p["snapshots"] >= 3, p
     assert p["rows"], "no rows for the traced program"
+
+
+def test_copy_on_write_unsharing_is_not_a_leak(bpf_ready, spawn, tmp_path):
+    """A preloaded worker writes to pages it shares with its master: USS
+    up, shared down, outstanding bytes flat; diff tells them apart."""
+    go = tmp_path / "go"
+    target = spawn(["/usr/bin/python3.11", program("cow_unshare.py")], stdout=subprocess.PIPE,
+                   env=py_env(COW_GO=str(go), COW_SECONDS="8"))
+    line = target.stdout.readline().decode()
+    assert line.startswith("ready"), line
+    child = int(line.split("child=")[1])
+    a = Agent(spawn, bpf_ready, tmp_path, ["--pid", target.pid, "--interval", "1"])
+    assert wait_for(lambda: a.metric("leakbpf_processes_traced") == 2, 30), a.diag()
+    time.sleep(2.5)                 # snapshots before the child writes
+    go.write_text("")
+    time.sleep(10)
+    assert a.stop() == 0, a.diag()
+    doc = diff_json(bpf_ready, a.store, "10m", "--pid", str(child))
+    p = doc["processes"][0]
+    assert p["role"] == "worker" and p["group"] == target.pid, p
+    assert p["memory_from"], p      # memory is compared from the window's first snapshot
+    uss_growth = p["uss"] - p["memory_from"]["uss"]
+    assert uss_growth > 20 << 20, "uss grew only %d bytes" % uss_growth
+    assert p["shared"] < p["memory_from"]["shared"] - (10 << 20), (p["shared"], p["memory_from"])
+    assert p["total_bytes_delta"] < uss_growth / 10, \
+        "outstanding bytes moved %d with uss +%d" % (p["total_bytes_delta"], uss_growth)
+    cp = run_leakbpf(bpf_ready, ["diff", "--window", "10m", "--store", a.store, "--pid", child])
+    assert "un-shared by copy-on-write" in cp.stdout, cp.stdout[:2000]
