@@ -40,6 +40,11 @@ int unknown_command(const char *name);
 
 int parse_pid(const char *s, pid_t *out);
 int parse_seconds(const char *s, double *out);
+/* The options every command treats alike, for the end of its switch:
+ * -h (help printed, returns -1), a missing value and an unknown option
+ * (one line, returns EXIT_USAGE). */
+int common_option(const char *cmd, int opt, char **argv);
+
 /* "90", "90s", "30m", "24h", "7d" -> seconds, within [min, max]. */
 int parse_duration(const char *s, double min, double max, double *out);
 int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);

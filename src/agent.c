@@ -148,18 +148,16 @@ static void drop_proc(struct agent *a, struct agent_proc *p, bool ended)
 {
 	size_t i;
 
-	if (p->traced) {
-		if (ended) {
-			session_mark_exited(&p->s);
-			store_mark_ended(a->store, p->pid, p->start_time, agent_wall());
-			a->stats.exited++;
-			pr_info("process %d exited", p->pid);
-		}
-		session_close(&p->s);
+	if (p->traced && ended) {
+		session_mark_exited(&p->s);
+		store_mark_ended(a->store, p->pid, p->start_time, agent_wall());
+		a->stats.exited++;
+		pr_info("process %d exited", p->pid);
 	}
-	/* without --pid only Python processes are followed (their forks) */
+	if (p->traced)
+		session_close(&p->s);	/* forgets its follow entry too */
 	else if (!a->opts.root)
-		tracer_unfollow(a->tracer, p->pid);
+		tracer_unfollow(a->tracer, p->pid);	/* only Python's forks matter */
 	u64map_clear(&p->baseline_stacks, NULL);
 	for (i = 0; i < a->nprocs; i++) {
 		if (a->procs[i] == p) {

@@ -21,6 +21,19 @@ int usage_error(const char *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+int common_option(const char *cmd, int opt, char **argv)
+{
+	switch (opt) {
+	case 'h':
+		print_command_help(cmd);
+		return -1;
+	case ':':
+		return usage_error(cmd, "%s needs a value", argv[optind - 1]);
+	default:
+		return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+	}
+}
+
 int parse_pid(const char *s, pid_t *out)
 {
 	char *end;

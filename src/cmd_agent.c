@@ -87,13 +87,8 @@ static int parse_args(int argc, char **argv, struct agent_opts *a)
 			if (parse_u32(optarg, 1, 1000, &a->max_processes))
 				return usage_error("agent", "--max-processes takes a number from 1 to 1000, not '%s'", optarg);
 			break;
-		case 'h':
-			print_command_help("agent");
-			return -1;
-		case ':':
-			return usage_error("agent", "%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("agent", "unknown option '%s'", argv[optind - 1]);
+			return common_option("agent", opt, argv);
 		}
 	}
 	if (optind < argc)

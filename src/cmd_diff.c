@@ -88,13 +88,8 @@ static int parse_args(int argc, char **argv, struct diff_args *a)
 		case OPT_OUTPUT:
 			a->output = optarg;
 			break;
-		case 'h':
-			print_command_help("diff");
-			return -1;
-		case ':':
-			return usage_error("diff", "%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("diff", "unknown option '%s'", argv[optind - 1]);
+			return common_option("diff", opt, argv);
 		}
 	}
 	if (optind < argc)

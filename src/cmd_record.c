@@ -95,13 +95,8 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 			if (parse_u32(optarg, 0, 1u << 30, &a->limit))
 				return usage_error("record", "--limit takes a number of rows, not '%s'", optarg);
 			break;
-		case 'h':
-			print_command_help("record");
-			return -1;
-		case ':':
-			return usage_error("record", "%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
+			return common_option("record", opt, argv);
 		}
 	}
 	if (optind >= argc)

@@ -86,13 +86,8 @@ static int parse_args(int argc, char **argv, struct top_args *a)
 				return usage_error("top", "--sort takes 'bytes' or 'growth', not '%s'", optarg);
 			a->by_growth = !strcmp(optarg, "growth");
 			break;
-		case 'h':
-			print_command_help("top");
-			return -1;
-		case ':':
-			return usage_error("top", "%s needs a value", argv[optind - 1]);
 		default:
-			return usage_error("top", "unknown option '%s'", argv[optind - 1]);
+			return common_option("top", opt, argv);
 		}
 	}
 	if (optind < argc)

@@ -174,6 +174,14 @@ static void json_counters(struct json_writer *w, const char *text, bool losses)
 	json_object_end(w);
 }
 
+static void json_memory(struct json_writer *w, const struct proc_mem *m)
+{
+	json_kv_uint(w, "rss", m->rss);
+	json_kv_uint(w, "pss", m->pss);
+	json_kv_uint(w, "uss", m->uss);
+	json_kv_uint(w, "shared", m->shared);
+}
+
 static void json_process(struct json_writer *w, const struct diff_result *d,
 			 const struct diff_process *p, size_t limit)
 {
@@ -191,19 +199,13 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 	json_kv_string(w, "role", p->info.role);
 	json_kv_uint(w, "start_time", p->info.start_time);
 	json_kv_double(w, "started", p->info.started);
-	json_kv_uint(w, "rss", p->to.mem.rss);
-	json_kv_uint(w, "pss", p->to.mem.pss);
-	json_kv_uint(w, "uss", p->to.mem.uss);
-	json_kv_uint(w, "shared", p->to.mem.shared);
+	json_memory(w, &p->to.mem);
 	json_key(w, "memory_from");
 	if (!p->have_mem_from) {
 		json_null(w);
 	} else {
 		json_object_begin(w);
-		json_kv_uint(w, "rss", p->mem_from.mem.rss);
-		json_kv_uint(w, "pss", p->mem_from.mem.pss);
-		json_kv_uint(w, "uss", p->mem_from.mem.uss);
-		json_kv_uint(w, "shared", p->mem_from.mem.shared);
+		json_memory(w, &p->mem_from.mem);
 		json_kv_double(w, "t", p->mem_from.t);
 		json_object_end(w);
 	}

@@ -3,6 +3,8 @@
 
 #include <inttypes.h>
 
+#include "utf8.h"
+
 void json_init(struct json_writer *w, FILE *out)
 {
 	w->out = out;
@@ -39,33 +41,6 @@ void json_object_end(struct json_writer *w) { close_level(w, '}'); }
 void json_array_begin(struct json_writer *w) { open_level(w, '['); }
 void json_array_end(struct json_writer *w) { close_level(w, ']'); }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), 0 if it is not one. */
-static size_t utf8_sequence(const unsigned char *p)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)	/* also stops at the terminating NUL */
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
 
 /* File names are bytes, not text: a byte that is not UTF-8 becomes U+FFFD so
  * the document stays valid JSON for every reader. */
@@ -76,7 +51,7 @@ static void write_escaped(FILE *out, const char *s)
 	fputc('"', out);
 	for (; *p; p++) {
 		if (*p >= 0x80) {
-			size_t n = utf8_sequence(p);
+			size_t n = utf8_sequence_length(p);
 
 			if (n)
 				fwrite(p, 1, n, out), p += n - 1;

@@ -7,7 +7,6 @@
  * second, each answer's send() is capped by SO_SNDTIMEO, a call ends within
  * ~2 s whatever the clients do. */
 #include "metrics_server.h"
-#include "log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +22,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "log.h"
+#include "utf8.h"
 
 #define MAX_CONNS		16	/* accepted per call; the rest wait in the backlog */
 #define REQUEST_MAX		8192	/* request line and headers */
@@ -659,33 +661,6 @@ int metrics_server_serve(struct metrics_server *m, metrics_body_fn fn, void *ctx
 
 /* ---- label values ---- */
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), 0 if it is not one. */
-static size_t utf8_sequence(const unsigned char *p)
-{
-	size_t n, i;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)	/* also stops at the terminating NUL */
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return n;
-}
 
 char *metrics_escape_label(const char *in, char *out, size_t out_len)
 {
@@ -704,7 +679,7 @@ char *metrics_escape_label(const char *in, char *out, size_t out_len)
 			piece = "\\\"";
 		else if (*p == '\n')
 			piece = "\\n";
-		else if ((step = utf8_sequence(p)))
+		else if ((step = utf8_sequence_length(p)))
 			piece = (const char *)p, k = step;
 		else	/* file names are bytes, not text */
 			piece = "\xef\xbf\xbd", k = 3, step = 1;
