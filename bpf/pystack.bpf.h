@@ -33,15 +33,31 @@ static __always_inline __u64 read_u64(__u64 addr)
 	return v;
 }
 
+/* The thread id as the thread itself sees it (gettid() in a container is
+ * the id in the innermost PID namespace, and that is what CPython stores
+ * as native_thread_id), not the node's. */
+static __always_inline __u64 thread_id_in_own_namespace(struct task_struct *task, __u32 tid)
+{
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(pid, level);
+	struct upid up;
+
+	if (!level)
+		return tid;	/* the node's own namespace: the common case */
+	if (level > 31 || bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[level]))
+		return tid;
+	return (__u64)up.nr;
+}
+
 /* The value the current task's thread state carries as its thread id. */
 static __always_inline __u64 current_thread_ident(const struct lb_py_offsets *off,
 						  __u32 tid)
 {
-	if (off->thread_match == LB_MATCH_NATIVE_TID)
-		return tid;
-	/* 3.8-3.10 store pthread_self(), which on x86_64 glibc is the FS base */
 	struct task_struct *task = bpf_get_current_task_btf();
 
+	if (off->thread_match == LB_MATCH_NATIVE_TID)
+		return thread_id_in_own_namespace(task, tid);
+	/* 3.8-3.10 store pthread_self(), which on x86_64 glibc is the FS base */
 	return BPF_CORE_READ(task, thread.fsbase);
 }
 

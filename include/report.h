@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include "container.h"
 #include "cost.h"
 #include "leakbpf_shared.h"
 
@@ -29,6 +30,7 @@ struct report_process {
 	const char *redirect;	/* redirect state name */
 	char redirect_why[200];
 	bool exited;
+	struct container_info container;	/* "" ids on the host */
 };
 
 /* Sampled mode: how the estimate was made, and what it lost. */
@@ -88,6 +90,13 @@ struct report_format {
 	size_t limit;		/* rows shown, 0 = all */
 	bool deltas;		/* text: show growth since the previous report */
 };
+
+struct json_writer;
+/* Where a process runs, for text ("  container ..., pid N inside, pod
+ * ns/name") and JSON (ns_pid, container_id, container_runtime, pod_uid,
+ * pod_name, pod_namespace). */
+void report_print_container(FILE *out, const struct container_info *c);
+void report_json_container(struct json_writer *w, const struct container_info *c);
 
 /* tracemalloc's size format: "24 B", "7252 KiB", "+3947 KiB" with sign. */
 void report_format_size(char *buf, size_t len, int64_t size, bool sign);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "alloc_redirect.h"
+#include "container.h"
 #include "cost.h"
 #include "pytarget.h"
 #include "report.h"
@@ -40,6 +41,7 @@ struct session {
 	bool attached;
 	bool exited;
 	char comm[32];
+	struct container_info container;	/* read at attach */
 	int py_status;			/* 0 Python, -ENOENT native, -ENOTSUP unsupported */
 	struct py_target py;
 	struct alloc_redirect redirect;

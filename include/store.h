@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "container.h"
 #include "proc.h"
 
 struct store;
@@ -28,6 +29,7 @@ struct store_process {
 	const char *mode;		/* "sampled" (estimates) or "full" */
 	double started;			/* wall clock (seconds) when it started */
 	double attached;		/* wall clock when the agent attached to it */
+	const struct container_info *container;	/* NULL: unknown */
 };
 
 int store_open(const char *dir, struct store **out);
@@ -76,6 +78,7 @@ struct store_proc_info {
 	char role[16], comm[32], python[32], mode[16];
 	double started, ended;		/* wall clock; 0 = unknown / still running */
 	double first_t, last_t;		/* its snapshots inside the range asked for */
+	struct container_info container;
 };
 typedef int (*store_proc_fn)(void *ctx, const struct store_proc_info *p);
 /* Processes with a snapshot between t_from and t_to, by group then pid. */

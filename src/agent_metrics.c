@@ -21,14 +21,20 @@ static void header(FILE *out, const char *name, const char *type, const char *he
 	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* pid="..",comm="..",role="..",group="..": who a process is. */
+/* pid="..",comm="..",role="..",group="..", and where it runs (container,
+ * pod, namespace; empty on the host): who a process is. */
 static void proc_labels(const struct agent_proc *p, char *buf, size_t len)
 {
-	char comm[80];
+	const struct container_info *c = &p->s.container;
+	char comm[80], pod[300], ns[140];
 
 	metrics_escape_label(p->s.comm, comm, sizeof(comm));
-	snprintf(buf, len, "pid=\"%d\",comm=\"%s\",role=\"%s\",group=\"%d\"", p->pid, comm,
-		 proc_role_name(p->role), p->group);
+	metrics_escape_label(c->pod_name, pod, sizeof(pod));
+	metrics_escape_label(c->pod_namespace, ns, sizeof(ns));
+	snprintf(buf, len,
+		 "pid=\"%d\",comm=\"%s\",role=\"%s\",group=\"%d\",ns_pid=\"%d\",container=\"%.12s\","
+		 "pod=\"%s\",namespace=\"%s\"",
+		 p->pid, comm, proc_role_name(p->role), p->group, c->ns_pid, c->id, pod, ns);
 }
 
 typedef double (*proc_value_fn)(const struct agent_proc *p);
@@ -48,7 +54,7 @@ static double v_overhead(const struct agent_proc *p)
 static void per_process(FILE *out, const struct agent *a, const char *name, const char *help,
 			proc_value_fn fn)
 {
-	char labels[256];
+	char labels[768];
 	size_t i;
 
 	header(out, name, "gauge", help);
@@ -68,7 +74,7 @@ static void per_process(FILE *out, const struct agent *a, const char *name, cons
 
 static void top_stacks(FILE *out, const struct agent *a)
 {
-	char labels[256], where[400];
+	char labels[768], where[400];
 	size_t i;
 	int k;
 

@@ -167,8 +167,13 @@ int container_of(pid_t pid, struct container_info *out)
 	 * namespace (absent when automounting is off: then unknown) */
 	if (out->pod_uid[0]) {
 		read_inside(pid, "/etc/hostname", out->pod_name, sizeof(out->pod_name));
-		read_inside(pid, "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+		/* /var/run is often a symlink to /run, which /proc/PID/root
+		 * would resolve against our root, not the container's */
+		read_inside(pid, "/run/secrets/kubernetes.io/serviceaccount/namespace",
 			    out->pod_namespace, sizeof(out->pod_namespace));
+		if (!out->pod_namespace[0])
+			read_inside(pid, "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
+				    out->pod_namespace, sizeof(out->pod_namespace));
 	}
 	return 0;
 }

@@ -100,6 +100,7 @@ static void print_process(FILE *out, const struct diff_process *p, size_t limit)
 	fprintf(out, ", %s%s%s, %s%s\n", p->info.python[0] ? "CPython " : "native only",
 		p->info.python, p->info.ended ? ", exited" : "", p->info.mode,
 		estimated(p) ? " (sizes marked ~ are estimates)" : "");
+	report_print_container(out, &p->info.container);
 	fprintf(out, "%s %s -> %s (%d snapshots)\n",
 		!p->from_zero ? "compared:" :
 		p->info.started >= p->from.t ? "started inside the window, compared with nothing:" :
@@ -197,6 +198,7 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 	json_kv_int(w, "ppid", p->info.ppid);
 	json_kv_int(w, "group", p->info.group);
 	json_kv_string(w, "role", p->info.role);
+	report_json_container(w, &p->info.container);
 	json_kv_uint(w, "start_time", p->info.start_time);
 	json_kv_double(w, "started", p->info.started);
 	json_memory(w, &p->to.mem);

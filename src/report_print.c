@@ -35,6 +35,29 @@ void report_format_size(char *buf, size_t len, int64_t size, bool sign)
 	}
 }
 
+void report_print_container(FILE *out, const struct container_info *c)
+{
+	char id[96];
+
+	if (!c->id[0])
+		return;
+	fprintf(out, "  container %s, pid %d inside", container_short(c, id, sizeof(id)), c->ns_pid);
+	if (c->pod_uid[0])
+		fprintf(out, ", pod %s/%s (uid %s)", c->pod_namespace[0] ? c->pod_namespace : "?",
+			c->pod_name[0] ? c->pod_name : "?", c->pod_uid);
+	fputc('\n', out);
+}
+
+void report_json_container(struct json_writer *w, const struct container_info *c)
+{
+	json_kv_int(w, "ns_pid", c->ns_pid);
+	json_kv_string(w, "container_id", c->id);
+	json_kv_string(w, "container_runtime", c->runtime);
+	json_kv_string(w, "pod_uid", c->pod_uid);
+	json_kv_string(w, "pod_name", c->pod_name);
+	json_kv_string(w, "pod_namespace", c->pod_namespace);
+}
+
 static void print_location(FILE *out, const struct resolved_stack *st)
 {
 	const struct resolved_frame *f = &st->frames[0];
@@ -87,6 +110,7 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 		r->proc.exited ? ", exited" : "", r->proc.redirect ? r->proc.redirect : "off");
 	if (r->proc.redirect_why[0])
 		fprintf(out, "  (%s)\n", r->proc.redirect_why);
+	report_print_container(out, &r->proc.container);
 	fprintf(out, "%s%s outstanding in %s%" PRId64 " blocks, %zu stacks, after %.1f s%s\n\n",
 		r->sampling.on ? "~" : "", size, r->sampling.on ? "~" : "", r->total_count, r->nrows, r->elapsed,
 		n < r->nrows ? " (top rows shown; --limit changes it)" : "");
@@ -165,6 +189,7 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 	json_kv_string(w, "redirect", r->proc.redirect ? r->proc.redirect : "off");
 	json_kv_string(w, "redirect_reason", r->proc.redirect_why);
 	json_kv_bool(w, "exited", r->proc.exited);
+	report_json_container(w, &r->proc.container);
 	json_kv_string(w, "mode", r->sampling.on ? "sampled" : "full");
 	json_kv_bool(w, "estimated", r->sampling.on);
 	if (r->sampling.on) {

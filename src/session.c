@@ -173,6 +173,8 @@ int session_attach(struct session *s, pid_t pid)
 	clock_gettime(CLOCK_MONOTONIC, &s->started);
 	if (proc_comm(pid, s->comm, sizeof(s->comm)))
 		snprintf(s->comm, sizeof(s->comm), "?");
+	if (container_of(pid, &s->container))
+		memset(&s->container, 0, sizeof(s->container));
 	s->py_status = py_target_detect(pid, &s->py);
 	describe_python(s);
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
@@ -313,6 +315,7 @@ int session_snapshot(struct session *s, struct report *r)
 	r->proc.redirect = redirect_state_name(s->redirect.state);
 	snprintf(r->proc.redirect_why, sizeof(r->proc.redirect_why), "%s", s->redirect.why);
 	r->proc.exited = s->exited;
+	r->proc.container = s->container;
 	if (s->cost_ready) {
 		struct cost_sample now;
 

@@ -28,6 +28,7 @@ static const char schema[] =
 	" id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, start_time INTEGER NOT NULL,"
 	" ppid INTEGER, grp INTEGER, role TEXT, comm TEXT, python TEXT,"
 	" mode TEXT, started REAL, ended REAL,"
+	" ns_pid INTEGER, container TEXT, runtime TEXT, pod_uid TEXT, pod_name TEXT, pod_ns TEXT,"
 	" UNIQUE(pid, start_time));"
 	"CREATE TABLE IF NOT EXISTS stack (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS snapshot ("
@@ -80,8 +81,10 @@ int store_open(const char *dir, struct store **out)
 		err = prepare(st, &st->ins_process,
 			      /* the role can change: a lone process becomes a master
 			       * when it forks workers */
-			      "INSERT INTO process(pid, start_time, ppid, grp, role, comm, python, mode, started)"
-			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(pid, start_time) DO UPDATE SET"
+			      "INSERT INTO process(pid, start_time, ppid, grp, role, comm, python, mode, started,"
+			      " ns_pid, container, runtime, pod_uid, pod_name, pod_ns)"
+			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			      " ON CONFLICT(pid, start_time) DO UPDATE SET"
 			      " ppid = excluded.ppid, grp = excluded.grp, role = excluded.role,"
 			      " comm = excluded.comm, python = excluded.python, mode = excluded.mode");
 	if (!err)
@@ -155,6 +158,19 @@ static int process_id(struct store *st, const struct store_process *p, int64_t *
 	sqlite3_bind_text(st->ins_process, 7, p->python ? p->python : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st->ins_process, 8, p->mode ? p->mode : "full", -1, SQLITE_STATIC);
 	sqlite3_bind_double(st->ins_process, 9, p->started);
+	if (p->container) {
+		const struct container_info *c = p->container;
+
+		sqlite3_bind_int64(st->ins_process, 10, c->ns_pid);
+		sqlite3_bind_text(st->ins_process, 11, c->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st->ins_process, 12, c->runtime, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st->ins_process, 13, c->pod_uid, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st->ins_process, 14, c->pod_name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st->ins_process, 15, c->pod_namespace, -1, SQLITE_STATIC);
+	} else {
+		for (int i = 10; i <= 15; i++)
+			sqlite3_bind_null(st->ins_process, i);
+	}
 	err = run(st, st->ins_process, "insert process");
 	if (err)
 		return err;
@@ -372,7 +388,8 @@ int store_processes(struct store *st, double t_from, double t_to, store_proc_fn 
 {
 	static const char sql[] =
 		"SELECT p.id, p.pid, p.start_time, p.ppid, p.grp, p.role, p.comm, p.python, p.mode,"
-		" COALESCE(p.started, 0), COALESCE(p.ended, 0), MIN(s.t), MAX(s.t)"
+		" COALESCE(p.started, 0), COALESCE(p.ended, 0), MIN(s.t), MAX(s.t),"
+		" COALESCE(p.ns_pid, 0), p.container, p.runtime, p.pod_uid, p.pod_name, p.pod_ns"
 		" FROM process p JOIN snapshot s ON s.process = p.id"
 		" WHERE s.t BETWEEN ?1 AND ?2 GROUP BY p.id ORDER BY p.grp, p.pid";
 	struct store_proc_info info;
@@ -398,6 +415,12 @@ int store_processes(struct store *st, double t_from, double t_to, store_proc_fn 
 		info.ended = sqlite3_column_double(s, 10);
 		info.first_t = sqlite3_column_double(s, 11);
 		info.last_t = sqlite3_column_double(s, 12);
+		info.container.ns_pid = (pid_t)sqlite3_column_int64(s, 13);
+		copy_col(s, 14, info.container.id, sizeof(info.container.id));
+		copy_col(s, 15, info.container.runtime, sizeof(info.container.runtime));
+		copy_col(s, 16, info.container.pod_uid, sizeof(info.container.pod_uid));
+		copy_col(s, 17, info.container.pod_name, sizeof(info.container.pod_name));
+		copy_col(s, 18, info.container.pod_namespace, sizeof(info.container.pod_namespace));
 		n++;
 		err = fn(ctx, &info);
 		if (err)
