@@ -40,7 +40,7 @@ endif
 # Skeletons and BPF objects are intermediate files; keep them so that a
 # second `make` has nothing to do.
 .SECONDARY:
-.PHONY: all clean deps check unit integration demo bench
+.PHONY: all clean deps check unit deploy-check integration demo bench
 
 all: $(OUTPUT)/leakbpf
 
@@ -82,6 +82,11 @@ deps:
 unit: all $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(OUTPUT)
 
+# deploy/ is well-formed and agrees with the agent (no API server needed).
+deploy-check: all
+	$(Q)/usr/bin/python3 tests/deploy/check_manifests.py $(OUTPUT)/leakbpf
+	$(Q)/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/deploy
+
 integration: all
 	$(Q)LEAKBPF=$(abspath $(OUTPUT))/leakbpf tests/integration/run.sh
 
@@ -89,6 +94,7 @@ integration: all
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory deploy-check
 	$(Q)$(MAKE) --no-print-directory integration
 
 demo: deps

@@ -14,6 +14,7 @@ packages=(
 	python3 python3.11 python3-pytest
 	util-linux procps		# setpriv, unshare, ps in the tests
 	python3-gunicorn python3-flask wrk	# the agent's gunicorn acceptance test
+	python3-yaml			# the structural check of deploy/
 	golang-go			# go tool pprof reads diff --format pprof in a test
 )
 if [ "${1:-}" = bench ]; then

@@ -19,6 +19,9 @@ struct metrics_server;
  * into why (if why_len > 0). */
 int metrics_server_open(const char *addr, struct metrics_server **out,
 			char *why, size_t why_len);
+/* The form of addr checked without binding (--check-config): 0 or -EINVAL
+ * with why. */
+int metrics_addr_check(const char *addr, char *why, size_t why_len);
 /* The listening fd, for poll(); -1 for NULL. */
 int metrics_server_fd(const struct metrics_server *m);
 

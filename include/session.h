@@ -55,7 +55,7 @@ struct session {
 	bool libc_attached;		/* allocator probes in */
 	struct sampled sampled;		/* sampled mode, when sampled.on */
 	bool shared;			/* tracer and symboliser belong to the caller */
-	uint64_t shared_bpf_ns;		/* shared: this process's BPF time so far (estimated) */
+	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);

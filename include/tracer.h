@@ -84,6 +84,8 @@ int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out);
  * lives, then hits and run time of the tracing programs, cumulative. */
 int tracer_enable_stats(struct tracer *t);
 int tracer_read_cost(struct tracer *t, uint64_t *hits, uint64_t *bpf_ns);
+/* The kernel's run-time statistics are on (they need CAP_SYS_ADMIN). */
+bool tracer_stats_on(const struct tracer *t);
 /* The cost of one uprobe trap on this machine, in nanoseconds. */
 int tracer_calibrate_trap(struct tracer *t, double *trap_ns);
 

@@ -338,7 +338,11 @@ int agent_open(struct agent *a, const struct agent_opts *opts)
 	if (opts->trace.measure_cost || opts->trace.sampled) {
 		double trap_ns = 0;
 
-		if (!tracer_enable_stats(a->tracer) && !tracer_calibrate_trap(a->tracer, &trap_ns)) {
+		err = tracer_enable_stats(a->tracer);
+		if (err)
+			pr_warn("the kernel's BPF statistics are refused (%s; they need CAP_SYS_ADMIN): the governors count an assumed BPF time a probe hit",
+				strerror(-err));
+		if (!tracer_calibrate_trap(a->tracer, &trap_ns)) {
 			a->opts.trace.trap_ns = trap_ns;
 			pr_info("one uprobe trap costs %.2f us here", trap_ns / 1e3);
 		}

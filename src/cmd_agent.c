@@ -10,7 +10,9 @@
 
 #include "agent.h"
 #include "cli.h"
+#include "config_file.h"
 #include "log.h"
+#include "metrics_server.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -25,9 +27,27 @@ enum {
 	OPT_RETENTION,
 	OPT_METRICS_ADDR,
 	OPT_MAX_PROCESSES,
+	OPT_CONFIG,
+	OPT_CHECK_CONFIG,
 };
 
-static int parse_args(int argc, char **argv, struct agent_opts *a)
+/* --config FILE (or --config=FILE) on the command line, NULL if none. */
+static const char *config_path(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			return argv[i + 1];
+		if (!strncmp(argv[i], "--config=", 9))
+			return argv[i] + 9;
+	}
+	return NULL;
+}
+
+static int parse_args(int argc, char **argv, struct agent_opts *a, bool *check_only)
 {
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' },
@@ -37,10 +57,13 @@ static int parse_args(int argc, char **argv, struct agent_opts *a)
 		{ "retention", required_argument, NULL, OPT_RETENTION },
 		{ "metrics-addr", required_argument, NULL, OPT_METRICS_ADDR },
 		{ "max-processes", required_argument, NULL, OPT_MAX_PROCESSES },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
 		{ "help", no_argument, NULL, 'h' },
 		TRACE_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
+	char why[300];
 	int opt, r;
 
 	memset(a, 0, sizeof(*a));
@@ -83,6 +106,11 @@ static int parse_args(int argc, char **argv, struct agent_opts *a)
 		case OPT_METRICS_ADDR:
 			a->metrics_addr = strcmp(optarg, "off") ? optarg : NULL;
 			break;
+		case OPT_CONFIG:
+			break;		/* read before parsing: its options are in argv */
+		case OPT_CHECK_CONFIG:
+			*check_only = true;
+			break;
 		case OPT_MAX_PROCESSES:
 			if (parse_u32(optarg, 1, 1000, &a->max_processes))
 				return usage_error("agent", "--max-processes takes a number from 1 to 1000, not '%s'", optarg);
@@ -93,19 +121,33 @@ static int parse_args(int argc, char **argv, struct agent_opts *a)
 	}
 	if (optind < argc)
 		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
+	if (a->metrics_addr && metrics_addr_check(a->metrics_addr, why, sizeof(why)))
+		return usage_error("agent", "%s", why);
 	return 0;
 }
 
 int cmd_agent(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_stop_signal };
+	const char *config = config_path(argc, argv);
+	char **all = argv, why[400];
+	bool check_only = false;
 	struct agent_opts opts;
+	int nall = argc, err;
 	struct agent a;
-	int err;
 
-	err = parse_args(argc, argv, &opts);
-	if (err)
+	if (config && config_file_argv(config, argc, argv, &nall, &all, why, sizeof(why)))
+		return usage_error("agent", "%s", why);
+	err = parse_args(nall, all, &opts, &check_only);
+	if (err || check_only) {
+		/* opts point into the file's strings: nothing more to run */
+		if (all != argv)
+			config_file_free(nall + 1, all);
+		if (!err)
+			printf("leakbpf agent: configuration accepted%s%s\n", config ? " from " : "",
+			       config ? config : "");
 		return err < 0 ? 0 : err;
+	}
 	if (opts.root && kill(opts.root, 0) && errno == ESRCH) {
 		fprintf(stderr, "leakbpf agent: no process with PID %d visible here: check the PID (ps -e); in a container, leakbpf needs the host's PID namespace (hostPID)\n",
 			opts.root);
@@ -126,5 +168,7 @@ int cmd_agent(int argc, char **argv)
 		err = agent_run(&a, &stop_requested);
 	}
 	agent_close(&a);
+	if (all != argv)
+		config_file_free(nall + 1, all);
 	return err ? 1 : 0;
 }

@@ -39,6 +39,9 @@ static const struct command commands[] = {
 	  "  --metrics-addr ADDR    Prometheus endpoint (default 127.0.0.1:9433; 'off')\n"
 	  "  --max-processes N      processes traced at once (default 256)\n"
 	  "  -n, --iterations N     stop after N snapshots (scripts, tests)\n"
+	  "  --config FILE          options from FILE, one per line: 'interval = 10s'\n"
+	  "                         ('#' comments; the command line wins)\n"
+	  "  --check-config         check the options (and FILE) and exit: 0 if accepted\n"
 	  "  durations: 90, 90s, 30m, 24h, 7d\n"
 	  TRACE_OPTIONS_HELP },
 	{ "diff", cmd_diff, "what grew over a time window, per process, from the agent's store",

@@ -219,6 +219,19 @@ static int listen_any(const struct addrinfo *res, char *name, size_t name_len)
 	return first_err ? first_err : -EADDRNOTAVAIL;
 }
 
+int metrics_addr_check(const char *addr, char *why, size_t why_len)
+{
+	char host[256], port[8];
+	bool bracketed;
+	const char *bad = split_addr(addr, host, sizeof(host), port, sizeof(port), &bracketed);
+
+	if (!bad)
+		return 0;
+	set_why(why, why_len, "bad --metrics-addr \"%s\": %s; give HOST:PORT, e.g. "
+		"127.0.0.1:9433, [::1]:9433 or :9433", addr ? addr : "", bad);
+	return -EINVAL;
+}
+
 int metrics_server_open(const char *addr, struct metrics_server **out,
 			char *why, size_t why_len)
 {

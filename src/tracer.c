@@ -616,6 +616,11 @@ int tracer_enable_stats(struct tracer *t)
 	return t->stats_fd < 0 ? -errno : 0;
 }
 
+bool tracer_stats_on(const struct tracer *t)
+{
+	return t->stats_fd >= 0;
+}
+
 int tracer_read_cost(struct tracer *t, uint64_t *hits, uint64_t *bpf_ns)
 {
 	const struct bpf_program *progs[] = {

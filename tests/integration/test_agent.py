@@ -118,13 +118,14 @@ def wrk(url, seconds, connections=6):
 
 
 class Agent:
-    def __init__(self, spawn, leakbpf, tmp_path, args, name="agent"):
+    def __init__(self, spawn, leakbpf, tmp_path, args, name="agent", prefix=()):
         self.store = tmp_path / "store"
         self.err = tmp_path / ("%s.stderr" % name)
         self.metrics = "127.0.0.1:%d" % free_port()
         with open(self.err, "wb") as err:
-            self.proc = spawn([leakbpf, "agent", "--store", self.store, "--metrics-addr",
-                               self.metrics] + [str(a) for a in args],
+            self.proc = spawn(list(prefix) + [leakbpf, "agent", "--store", self.store,
+                                              "--metrics-addr", self.metrics] +
+                              [str(a) for a in args],
                               graceful=True, stdout=subprocess.DEVNULL, stderr=err)
 
     def scrape(self):
