@@ -47,6 +47,9 @@ const char *redirect_state_name(enum redirect_state s);
  * trace: on refusal r->state says so and tracing continues with what libc
  * probes can see. */
 void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t);
+/* What apply or prepare would decide, without writing anything or
+ * starting a guardian (leakbpf doctor). */
+void alloc_redirect_check(struct alloc_redirect *r, const struct py_target *t);
 /* Sampled mode arms the redirect only during its windows. prepare checks
  * as apply does and starts the guardian (state REDIRECT_ON, not armed);
  * arm writes our values where the slots hold the originals; disarm puts

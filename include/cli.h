@@ -25,6 +25,7 @@ int cmd_record(int argc, char **argv);
 int cmd_top(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
 
 /* One line "leakbpf CMD: MESSAGE (see 'leakbpf help CMD')" on stderr;
  * returns EXIT_USAGE for `return usage_error(...)`. */

@@ -61,6 +61,8 @@ struct proc_mem {
 int proc_mem_rollup(pid_t pid, struct proc_mem *m);
 /* Parses the text of smaps_rollup (unit-testable); -EINVAL if it has no Rss. */
 int proc_mem_rollup_parse(const char *text, struct proc_mem *m);
+/* A hex mask line of /proc/PID/status ("CapEff", "SigCgt", ...). */
+int proc_status_mask(pid_t pid, const char *field, uint64_t *mask);
 bool proc_exists(pid_t pid);
 /* Exists and is not a zombie. */
 bool proc_is_running(pid_t pid);

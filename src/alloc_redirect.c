@@ -220,10 +220,9 @@ static int start_guardian(struct alloc_redirect *r)
 	return 0;
 }
 
-void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t)
+/* The verdict on the live tables, nothing written; tab filled when read. */
+static void check_tables(struct alloc_redirect *r, const struct py_target *t, struct table tab[3])
 {
-	struct table tab[3];
-	uint64_t raw_malloc, raw_calloc;
 	int err;
 
 	memset(r, 0, sizeof(*r));
@@ -245,6 +244,22 @@ void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t)
 		return;
 	}
 	r->state = judge_tables(t, tab, r->why, sizeof(r->why));
+}
+
+void alloc_redirect_check(struct alloc_redirect *r, const struct py_target *t)
+{
+	struct table tab[3];
+
+	check_tables(r, t, tab);
+}
+
+void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t)
+{
+	struct table tab[3];
+	uint64_t raw_malloc, raw_calloc;
+	int err;
+
+	check_tables(r, t, tab);
 	if (r->state != REDIRECT_ON)
 		return;
 	if (proc_start_time(t->pid, &r->start_time)) {

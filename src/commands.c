@@ -62,6 +62,20 @@ static const struct command commands[] = {
 	  "  --format F            text (default), json, collapsed (FlameGraph folded\n"
 	  "                        growth), pprof (gzipped profile.proto: go tool pprof)\n"
 	  "  --output FILE         write there instead of stdout (pprof is binary)\n" },
+	{ "doctor", cmd_doctor, "what this machine and a process allow leakbpf to do",
+	  "usage: leakbpf doctor [--pid PID] [--json]\n"
+	  "\n"
+	  "Checks the kernel (BTF, uprobes, ring buffers, lockdown, uprobe_multi and\n"
+	  "sessions, a uprobe trap's cost, BPF statistics), leakbpf's privileges and,\n"
+	  "with --pid, the process: its Python and build, the coverage leakbpf will\n"
+	  "have and why, PYTHONMALLOC, debug hooks and tracemalloc, its container,\n"
+	  "gunicorn master/worker and --preload, and which workers a SIGUSR1 or\n"
+	  "SIGUSR2 would kill. One line a finding: ok, warning or problem, and what\n"
+	  "to do. Exit 1 if there is a problem.\n"
+	  "\n"
+	  "  -p, --pid PID   also check this process (a gunicorn master: its workers too)\n"
+	  "  --json          {\"findings\":[{\"level\",\"subject\",\"check\",\"message\",\"fix\"}]}\n"
+	  "  -v, --verbose   more diagnostics on stderr\n" },
 	{ "top", cmd_top, "live view of a running process's outstanding allocations",
 	  "usage: leakbpf top --pid PID [OPTIONS]\n"
 	  "\n"

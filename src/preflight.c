@@ -17,15 +17,9 @@
 
 static uint64_t effective_caps(void)
 {
-	char *status, *p;
-	unsigned long long caps = 0;
+	uint64_t caps = 0;
 
-	if (proc_read_file(getpid(), "status", &status, NULL))
-		return 0;
-	p = strstr(status, "\nCapEff:");
-	if (p)
-		caps = strtoull(p + 8, NULL, 16);
-	free(status);
+	proc_status_mask(getpid(), "CapEff", &caps);
 	return caps;
 }
 

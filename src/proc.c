@@ -451,3 +451,18 @@ int proc_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
 	close(fd);
 	return err;
 }
+
+int proc_status_mask(pid_t pid, const char *field, uint64_t *mask)
+{
+	char *status, key[40], *p;
+	int err = proc_read_file(pid, "status", &status, NULL);
+
+	if (err)
+		return err;
+	snprintf(key, sizeof(key), "\n%s:", field);
+	p = strstr(status, key);
+	if (p)
+		*mask = strtoull(p + strlen(key), NULL, 16);
+	free(status);
+	return p ? 0 : -ENOENT;
+}

@@ -113,3 +113,7 @@ def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup):
     assert cp.returncode == 0, cp.stderr
     top = json.loads(cp.stdout.splitlines()[0])["processes"][0]
     assert (top["ns_pid"], top["container_id"], top["pod_name"]) == (1, cid, POD), top
+    cp = run_leakbpf(bpf_ready, ["doctor", "--pid", pid, "--json"])
+    found = [f for f in json.loads(cp.stdout)["findings"] if f["check"] == "container"]
+    assert found and cid[:12] in found[0]["message"] and \
+        "%s/%s" % (NAMESPACE, POD) in found[0]["message"], found
