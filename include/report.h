@@ -97,6 +97,10 @@ struct json_writer;
  * pod_name, pod_namespace). */
 void report_print_container(FILE *out, const struct container_info *c);
 void report_json_container(struct json_writer *w, const struct container_info *c);
+/* A row's keys as record/top write them, for diff to keep them. */
+void report_json_row_sizes(struct json_writer *w, int64_t bytes, int64_t count,
+			   int64_t bytes_delta, int64_t count_delta, bool truncated);
+void report_json_frame(struct json_writer *w, const char *file, int line, const char *function);
 
 /* tracemalloc's size format: "24 B", "7252 KiB", "+3947 KiB" with sign. */
 void report_format_size(char *buf, size_t len, int64_t size, bool sign);

@@ -225,11 +225,7 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 		const struct diff_row *r = &p->rows[i];
 
 		json_object_begin(w);
-		json_kv_int(w, "bytes", r->bytes);
-		json_kv_int(w, "count", r->count);
-		json_kv_int(w, "bytes_delta", r->bytes_delta);
-		json_kv_int(w, "count_delta", r->count_delta);
-		json_kv_bool(w, "truncated", r->cut);
+		report_json_row_sizes(w, r->bytes, r->count, r->bytes_delta, r->count_delta, r->cut);
 		json_key(w, "verdict");
 		if (r->judged)
 			json_string(w, verdict_name(r->verdict));
@@ -237,13 +233,8 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 			json_null(w);
 		json_key(w, "frames");
 		json_array_begin(w);
-		for (f = 0; f < r->nframes; f++) {
-			json_object_begin(w);
-			json_kv_string(w, "file", r->frames[f].file);
-			json_kv_int(w, "line", r->frames[f].line);
-			json_kv_string(w, "function", r->frames[f].function);
-			json_object_end(w);
-		}
+		for (f = 0; f < r->nframes; f++)
+			report_json_frame(w, r->frames[f].file, r->frames[f].line, r->frames[f].function);
 		json_array_end(w);
 		json_object_end(w);
 	}

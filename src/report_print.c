@@ -48,6 +48,25 @@ void report_print_container(FILE *out, const struct container_info *c)
 	fputc('\n', out);
 }
 
+void report_json_row_sizes(struct json_writer *w, int64_t bytes, int64_t count,
+			   int64_t bytes_delta, int64_t count_delta, bool truncated)
+{
+	json_kv_int(w, "bytes", bytes);
+	json_kv_int(w, "count", count);
+	json_kv_int(w, "bytes_delta", bytes_delta);
+	json_kv_int(w, "count_delta", count_delta);
+	json_kv_bool(w, "truncated", truncated);
+}
+
+void report_json_frame(struct json_writer *w, const char *file, int line, const char *function)
+{
+	json_object_begin(w);
+	json_kv_string(w, "file", file);
+	json_kv_int(w, "line", line);
+	json_kv_string(w, "function", function);
+	json_object_end(w);
+}
+
 void report_json_container(struct json_writer *w, const struct container_info *c)
 {
 	json_kv_int(w, "ns_pid", c->ns_pid);
@@ -234,21 +253,14 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		const struct report_row *row = &r->rows[i];
 
 		json_object_begin(w);
-		json_kv_int(w, "bytes", row->bytes);
-		json_kv_int(w, "count", row->count);
-		json_kv_int(w, "bytes_delta", row->bytes_delta);
-		json_kv_int(w, "count_delta", row->count_delta);
-		json_kv_bool(w, "truncated", !!(row->stack->flags & LB_STACK_TRUNCATED));
+		report_json_row_sizes(w, row->bytes, row->count, row->bytes_delta, row->count_delta,
+				      !!(row->stack->flags & LB_STACK_TRUNCATED));
 		json_key(w, "frames");
 		json_array_begin(w);
 		for (f = 0; f < row->stack->nframes; f++) {
 			const struct resolved_frame *fr = &row->stack->frames[f];
 
-			json_object_begin(w);
-			json_kv_string(w, "file", fr->file);
-			json_kv_int(w, "line", fr->line);
-			json_kv_string(w, "function", fr->function);
-			json_object_end(w);
+			report_json_frame(w, fr->file, fr->line, fr->function);
 		}
 		json_array_end(w);
 		json_object_end(w);
