@@ -26,6 +26,13 @@ struct container_info {
 void container_parse_cgroup(const char *text, struct container_info *out);
 /* The innermost PID of a /proc/PID/status text's NSpid line; 0 if none. */
 pid_t container_parse_nspid(const char *status_text);
+/* The kubelet's pod log directory names each pod NAMESPACE_NAME_UID: the
+ * fallback for name and namespace when the pod's own files do not say
+ * (no service account mounted). Default /var/log/pods. */
+void container_set_pods_dir(const char *dir);
+/* From one such directory name, if it ends with _uid: 0, else -ENOENT. */
+int container_parse_pod_dir(const char *name, const char *uid, char *ns, size_t ns_len,
+			    char *pod, size_t pod_len);
 /* Everything above for a live process. 0 or -errno (gone). */
 int container_of(pid_t pid, struct container_info *out);
 /* "containerd 3f2a1b..." short form for text output: runtime and the

@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "cli.h"
 #include "config_file.h"
+#include "container.h"
 #include "log.h"
 #include "metrics_server.h"
 
@@ -29,6 +30,7 @@ enum {
 	OPT_MAX_PROCESSES,
 	OPT_CONFIG,
 	OPT_CHECK_CONFIG,
+	OPT_PODS_DIR,
 };
 
 /* --config FILE (or --config=FILE) on the command line, NULL if none. */
@@ -59,6 +61,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *a, bool *check_o
 		{ "max-processes", required_argument, NULL, OPT_MAX_PROCESSES },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "check-config", no_argument, NULL, OPT_CHECK_CONFIG },
+		{ "pods-dir", required_argument, NULL, OPT_PODS_DIR },
 		{ "help", no_argument, NULL, 'h' },
 		TRACE_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
@@ -110,6 +113,9 @@ static int parse_args(int argc, char **argv, struct agent_opts *a, bool *check_o
 			break;		/* read before parsing: its options are in argv */
 		case OPT_CHECK_CONFIG:
 			*check_only = true;
+			break;
+		case OPT_PODS_DIR:
+			container_set_pods_dir(optarg);
 			break;
 		case OPT_MAX_PROCESSES:
 			if (parse_u32(optarg, 1, 1000, &a->max_processes))

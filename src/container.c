@@ -2,6 +2,7 @@
 #include "container.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,49 @@ static void read_inside(pid_t pid, const char *path, char *buf, size_t len)
 	fclose(f);
 }
 
+static const char *pods_dir = "/var/log/pods";
+
+void container_set_pods_dir(const char *dir)
+{
+	pods_dir = dir;
+}
+
+int container_parse_pod_dir(const char *name, const char *uid, char *ns, size_t ns_len,
+			    char *pod, size_t pod_len)
+{
+	size_t n = strlen(name), u = strlen(uid);
+	const char *sep;
+
+	/* namespaces and pod names have no '_' (DNS labels and subdomains) */
+	if (n < u + 4 || strcmp(name + n - u, uid) || name[n - u - 1] != '_')
+		return -ENOENT;
+	sep = strchr(name, '_');
+	if (!sep || sep == name || sep >= name + n - u - 1)
+		return -ENOENT;
+	snprintf(ns, ns_len, "%.*s", (int)(sep - name), name);
+	snprintf(pod, pod_len, "%.*s", (int)(name + n - u - 1 - sep - 1), sep + 1);
+	return 0;
+}
+
+static void pod_from_log_dir(struct container_info *out)
+{
+	char ns[64], pod[254];
+	struct dirent *e;
+	DIR *d = pods_dir ? opendir(pods_dir) : NULL;
+
+	while (d && (e = readdir(d))) {
+		if (container_parse_pod_dir(e->d_name, out->pod_uid, ns, sizeof(ns), pod, sizeof(pod)))
+			continue;
+		if (!out->pod_namespace[0])
+			snprintf(out->pod_namespace, sizeof(out->pod_namespace), "%s", ns);
+		if (!out->pod_name[0])
+			snprintf(out->pod_name, sizeof(out->pod_name), "%s", pod);
+		break;
+	}
+	if (d)
+		closedir(d);
+}
+
 int container_of(pid_t pid, struct container_info *out)
 {
 	char *text = NULL;
@@ -174,6 +218,8 @@ int container_of(pid_t pid, struct container_info *out)
 		if (!out->pod_namespace[0])
 			read_inside(pid, "/var/run/secrets/kubernetes.io/serviceaccount/namespace",
 				    out->pod_namespace, sizeof(out->pod_namespace));
+		if (!out->pod_namespace[0] || !out->pod_name[0])
+			pod_from_log_dir(out);
 	}
 	return 0;
 }

@@ -171,6 +171,12 @@ def check(docs, conf_text):
             problems.append("%s must be mounted read-only" % path)
         elif get(volumes.get(m["name"]), "hostPath", "path") != path:
             problems.append("%s must come from the node (hostPath %s)" % (path, path))
+    pods = opts.get("pods-dir")
+    if pods:
+        m = mounts.get(pods)
+        if not m or not m.get("readOnly") or \
+                get(volumes.get(m["name"]), "hostPath", "path") != pods:
+            problems.append("pods-dir %s must be the node's, mounted read-only" % pods)
     store = opts.get("store")
     m = mounts.get(store)
     if not store or not m or get(volumes.get(m["name"]), "hostPath", "path") is None:

@@ -36,10 +36,10 @@ SETUP = ('mount -t tmpfs none /mnt && mkdir -p "{inside}" && mount --bind "{pyen
          'mount -t tmpfs none /root/.pyenv && '
          'mkdir -p /mnt/etc && echo {pod} > /mnt/etc/hostname && '
          'mount --bind /mnt/etc/hostname /etc/hostname && hostname {pod} && '
-         'mount -t tmpfs none /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && '
-         'echo {ns} > /run/secrets/kubernetes.io/serviceaccount/namespace && '
-         'LD_LIBRARY_PATH="{inside}/lib" PYTHONHOME="{inside}" exec "{inside}/bin/python3.12" "$@"'
-         ).format(inside=INSIDE, pyenv=PYENV, pod=POD, ns=NAMESPACE)
+         'mount -t tmpfs none /run && {service_account}'
+         'LD_LIBRARY_PATH="{inside}/lib" PYTHONHOME="{inside}" exec "{inside}/bin/python3.12" "$@"')
+SERVICE_ACCOUNT = ('mkdir -p /run/secrets/kubernetes.io/serviceaccount && '
+                   'echo %s > /run/secrets/kubernetes.io/serviceaccount/namespace && ' % NAMESPACE)
 
 
 @pytest.fixture
@@ -65,7 +65,10 @@ def pod_cgroup():
                 time.sleep(0.1)
 
 
-def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup):
+@pytest.mark.parametrize("namespace_from", ["service-account", "pods-dir"])
+def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup, namespace_from):
+    """namespace_from: the pod's service account file, or (automounting
+    off) the kubelet's pod log directory, NAMESPACE_NAME_UID."""
     if not shutil.which("unshare"):
         pytest.skip("unshare (util-linux) not installed")
     if not os.access(PYENV + "/bin/python3.12", os.X_OK):
@@ -73,9 +76,14 @@ def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup):
     cg_path, pod_uid, cid = pod_cgroup
     src = program("slow_leak.py")
     leak_line = marker_line(src, "# LEAK")
+    setup = SETUP.format(inside=INSIDE, pyenv=PYENV, pod=POD,
+                         service_account=SERVICE_ACCOUNT if namespace_from == "service-account" else "")
+    pods_dir = tmp_path / "pods"
+    (pods_dir / ("%s_%s_%s" % (NAMESPACE, POD, pod_uid))).mkdir(parents=True)
+    (pods_dir / ("other_pod_%s" % ("0" * 36))).mkdir()
     outer = spawn(["unshare", "--pid", "--fork", "--kill-child", "--mount", "--uts",
                    "--propagation", "private",
-                   "sh", "-c", SETUP, "python", src], stdout=subprocess.PIPE,
+                   "sh", "-c", setup, "python", src], stdout=subprocess.PIPE,
                   env=py_env(SLOW_LEAK_MAX_SECONDS="60"))
     line = LineReader(outer.stdout, "slow_leak").readline(30)
     assert line == "ready pid=1", "the target is not PID 1 of its namespace: %r" % line
@@ -86,8 +94,9 @@ def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup):
     with open("/proc/%d/maps" % pid) as f:
         assert INSIDE + "/lib/libpython3.12" in f.read(), "libpython not mapped from inside"
 
-    a = Agent(spawn, bpf_ready, tmp_path, ["--pid", outer.pid, "--interval", "1",
-                                           "--mode", "full"])
+    a = Agent(spawn, bpf_ready, tmp_path, ["--pid", outer.pid, "--interval", "1", "--mode", "full",
+                                           "--pods-dir", pods_dir if namespace_from == "pods-dir"
+                                           else tmp_path / "none"])
     assert wait_for(lambda: a.metric("leakbpf_processes_traced") == 1, 30), a.diag()
     time.sleep(3)
     metrics = a.scrape()
@@ -113,6 +122,8 @@ def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup):
     assert cp.returncode == 0, cp.stderr
     top = json.loads(cp.stdout.splitlines()[0])["processes"][0]
     assert (top["ns_pid"], top["container_id"], top["pod_name"]) == (1, cid, POD), top
+    if namespace_from == "pods-dir":
+        return      # doctor reads the default pods dir; the rest was checked
     cp = run_leakbpf(bpf_ready, ["doctor", "--pid", pid, "--json"])
     found = [f for f in json.loads(cp.stdout)["findings"] if f["check"] == "container"]
     assert found and cid[:12] in found[0]["message"] and \

@@ -60,5 +60,16 @@ int main(void)
 	      "NSpid: one namespace, the same PID");
 	CHECK(container_parse_nspid("Name:\tpython3\nNSpid:\t9\t8\t3\n") == 3, "NSpid: nested");
 	CHECK(container_parse_nspid("Name:\tpython3\n") == 0, "no NSpid line (old kernel)");
+	{
+		char ns[64], pod[254];
+
+		CHECK(!container_parse_pod_dir("shop_web-5d4f8c7b9-x2k4q_" UID, UID, ns, sizeof(ns), pod,
+					       sizeof(pod)) && !strcmp(ns, "shop") &&
+		      !strcmp(pod, "web-5d4f8c7b9-x2k4q"), "pod log dir: namespace and name (%s/%s)", ns, pod);
+		CHECK(container_parse_pod_dir("shop_web_" UID "x", UID, ns, sizeof(ns), pod, sizeof(pod)),
+		      "pod log dir of another UID");
+		CHECK(container_parse_pod_dir("_" UID, UID, ns, sizeof(ns), pod, sizeof(pod)),
+		      "pod log dir without a name");
+	}
 	return tests_summary();
 }
