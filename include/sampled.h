@@ -33,7 +33,16 @@ struct report;
 struct sample {
 	uint64_t addr, size, stack_key;
 	struct sample_shape shape;
+	double taken_at;		/* CLOCK_MONOTONIC seconds, its window's close */
 };
+
+/* A sample counts in the estimate once it has lived this long: one window's
+ * samples stand for a whole period, so a short-lived object caught alive at
+ * the window's close (a request's temporaries, a cache's value about to be
+ * replaced) would count as a period's worth of outstanding memory until
+ * the next check found it freed. What lives less than this is not
+ * outstanding; a leak shows a second later. */
+#define SAMPLE_MIN_AGE 1.0
 
 struct sampled {
 	bool on;

@@ -151,6 +151,9 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 		if (sm->capped)
 			fprintf(out, ", %" PRIu64 " large samples capped at %d MiB each", sm->capped,
 				(int)(SAMPLE_CLAIM_CAP >> 20));
+		if (sm->young)
+			fprintf(out, ", %" PRIu64 " under %.0f s old not counted yet", sm->young,
+				SAMPLE_MIN_AGE);
 		if (sm->dropped)
 			fprintf(out, ", LOST: %" PRIu64 " samples not kept (table full at %d)", sm->dropped,
 				SAMPLED_MAX_SAMPLES);
@@ -239,6 +242,7 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		json_kv_uint(w, "mappings_skipped", sm->mappings_skipped);
 		json_kv_uint(w, "capped_samples", sm->capped);
 		json_kv_uint(w, "dropped_samples", sm->dropped);
+		json_kv_uint(w, "young_samples", sm->young);
 		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
 		json_kv_string(w, "clock", sm->by_wall_time ? "wall" : "python");
 		json_kv_double(w, "from_monotonic", sm->from_monotonic);

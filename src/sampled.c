@@ -140,6 +140,7 @@ static int take_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
 static int adopt(struct session *s, struct take_ctx *c)
 {
 	struct sampled *sm = &s->sampled;
+	double taken_at = now_seconds();
 	uint64_t *addrs = malloc((c->n ? c->n : 1) * sizeof(*addrs));
 	uint8_t *peek = malloc((c->n ? c->n : 1) * SAMPLE_PEEK);
 	bool *ok = malloc((c->n ? c->n : 1) * sizeof(*ok));
@@ -179,10 +180,17 @@ static int adopt(struct session *s, struct take_ctx *c)
 		sample_shape_of(peek + i * SAMPLE_PEEK, smp->size, smp->shape.form, object_offsets,
 				sizeof(object_offsets), is_type, s, &smp->shape);
 
+		smp->taken_at = taken_at;
 		if (smp->shape.form == SAMPLE_UNKNOWN)
 			sm->unknown_form++;
-		if (smp->shape.form == SAMPLE_OBJECT)
+		if (smp->shape.form == SAMPLE_OBJECT) {
 			mark_stable_body(s, peek + i * SAMPLE_PEEK, smp->size, &smp->shape);
+			/* fingerprint the value now, read right after its window:
+			 * by the first check a cache may have replaced it, and
+			 * the successor's contents would be taken for its own */
+			if (smp->shape.body_len[0] || smp->shape.body_len[1])
+				sample_still_live(&smp->shape, peek + i * SAMPLE_PEEK, smp->size, 0, 0);
+		}
 
 		at = (uintptr_t)u64map_get(&sm->index, smp->addr);
 		if (at) {
@@ -508,7 +516,8 @@ int sampled_collect(struct session *s, struct report *r)
 	struct u64map rows = { 0 };
 	double scale = sampler_scale(sm->clock_closed - sm->clock_start, sm->work_in_windows);
 	bool by_wall = false;
-	uint64_t capped = 0;
+	uint64_t capped = 0, young = 0;
+	double now = now_seconds();
 	size_t i;
 	int err = 0;
 
@@ -522,8 +531,13 @@ int sampled_collect(struct session *s, struct report *r)
 	}
 	for (i = 0; i < sm->n && !err; i++) {
 		double weight = sampler_capped_weight(scale, sm->v[i].size);
+		struct row_sum *sum;
 
-		struct row_sum *sum = u64map_get(&rows, sm->v[i].stack_key);
+		if (now - sm->v[i].taken_at < SAMPLE_MIN_AGE) {
+			young++;
+			continue;
+		}
+		sum = u64map_get(&rows, sm->v[i].stack_key);
 
 		if (!sum) {
 			sum = calloc(1, sizeof(*sum));
@@ -558,7 +572,7 @@ int sampled_collect(struct session *s, struct report *r)
 		.windows = sm->windows, .live_samples = sm->n, .freed_after_window = sm->freed_later,
 		.unknown_form = sm->unknown_form, .window_failures = sm->window_failures,
 		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
-		.capped = capped, .by_wall_time = by_wall, .dropped = sm->dropped,
+		.capped = capped, .by_wall_time = by_wall, .dropped = sm->dropped, .young = young,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
 		.from_monotonic = sm->started_at, .as_of_monotonic = sm->closed_at,
 	};
