@@ -174,7 +174,7 @@ def test_sampled_estimates_the_leak(bpf_ready, sampled_python, spawn, tmp_path):
 
 def test_sampled_text_marks_estimates(bpf_ready, spawn, tmp_path):
     tgt = ChurnLeak(spawn, "/usr/bin/python3.11", tmp_path)
-    cp = run_leakbpf(bpf_ready, ["top", "--pid", tgt.pid, "-n", "1", "--interval", "3"], timeout=60)
+    cp = run_leakbpf(bpf_ready, ["top", "--pid", tgt.pid, "-n", "1", "--interval", "6"], timeout=60)
     assert cp.returncode == 0, cp.stderr[-2000:]
     assert "sampled: sizes and counts marked ~ are estimates" in cp.stdout, cp.stdout[:2000]
     assert "size=~" in cp.stdout and "count=~" in cp.stdout
