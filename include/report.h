@@ -48,7 +48,7 @@ struct sampling_summary {
 	uint64_t mappings_skipped;	/* anonymous mmaps (arenas, stacks) not sampled */
 	uint64_t capped;		/* large samples whose weight was capped */
 	uint64_t dropped;		/* LOST: samples not kept, table full */
-	uint64_t young;			/* live samples younger than SAMPLE_MIN_AGE: not counted yet */
+	uint64_t young;			/* live samples of a window closed under SAMPLE_MIN_AGE ago: not counted yet */
 	bool tcache_key_known;
 	bool by_wall_time;		/* no work clock ticks: weighted by wall time */
 	/* CLOCK_MONOTONIC seconds: the estimate covers the work from the

@@ -36,13 +36,24 @@ struct sample {
 	double taken_at;		/* CLOCK_MONOTONIC seconds, its window's close */
 };
 
-/* A sample counts in the estimate once it has lived this long: one window's
- * samples stand for a whole period, so a short-lived object caught alive at
- * the window's close (a request's temporaries, a cache's value about to be
- * replaced) would count as a period's worth of outstanding memory until
- * the next check found it freed. What lives less than this is not
- * outstanding; a leak shows a second later. */
+/* A window counts in the estimate once its samples have lived this long:
+ * one window's samples stand for a whole period, so a short-lived object
+ * caught alive at the window's close (a request's temporaries, a cache's
+ * value about to be replaced) would count as a period's worth of
+ * outstanding memory until the next check found it freed. Until then the
+ * estimate ends at the window before (its work, its samples, its time):
+ * leaving out the young window's samples but not its work would shrink
+ * every line by one window's share and make a steady leak saw-toothed.
+ * The governor's shortest period is longer, so at most one window is young. */
 #define SAMPLE_MIN_AGE 1.0
+
+/* Where the estimate's span ends: the state when a window closed. */
+struct sampled_span_end {
+	double closed_at;		/* CLOCK_MONOTONIC seconds */
+	double wall_in_windows;		/* seconds the windows up to it were open */
+	uint64_t clock_closed;		/* work clock then */
+	uint64_t work_in_windows;	/* work inside the windows up to it */
+};
 
 struct sampled {
 	bool on;
@@ -51,11 +62,10 @@ struct sampled {
 	bool window_open;
 	double opened_at;
 	uint64_t clock_addr;
-	uint64_t clock_start, clock_opened, work_in_windows;
-	uint64_t clock_closed;		/* reading when the last window closed */
-	double closed_at;
+	uint64_t clock_start, clock_opened;
+	struct sampled_span_end last;	/* as the newest window closed */
+	struct sampled_span_end before_last;	/* as the one before it closed */
 	double started_at;
-	double wall_in_windows;		/* seconds the windows were open */
 	struct sample *v;
 	size_t n, cap;
 	struct u64map index;		/* addr -> sample number + 1 */
@@ -65,6 +75,7 @@ struct sampled {
 	struct cost_sample period_cost;	/* readings when the period began */
 	double overhead;		/* of the last period, -1 = unknown */
 	double expected;		/* of the schedule now in force, -1 = unknown */
+	double window_density;		/* CPU share of an open window, averaged; 0 = none yet */
 	uint64_t windows, taken, freed_later, replaced, unknown_form, window_failures;
 	uint64_t empty_windows;		/* windows that saw no work: carried over */
 	uint64_t mappings_skipped;	/* anonymous mmaps taken in windows, not kept */

@@ -152,7 +152,7 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 			fprintf(out, ", %" PRIu64 " large samples capped at %d MiB each", sm->capped,
 				(int)(SAMPLE_CLAIM_CAP >> 20));
 		if (sm->young)
-			fprintf(out, ", %" PRIu64 " under %.0f s old not counted yet", sm->young,
+			fprintf(out, ", %" PRIu64 " from the newest window (under %.0f s old) not counted yet", sm->young,
 				SAMPLE_MIN_AGE);
 		if (sm->dropped)
 			fprintf(out, ", LOST: %" PRIu64 " samples not kept (table full at %d)", sm->dropped,

@@ -140,7 +140,7 @@ static int take_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
 static int adopt(struct session *s, struct take_ctx *c)
 {
 	struct sampled *sm = &s->sampled;
-	double taken_at = now_seconds();
+	double taken_at = sm->last.closed_at;	/* its window's close: the span's end */
 	uint64_t *addrs = malloc((c->n ? c->n : 1) * sizeof(*addrs));
 	uint8_t *peek = malloc((c->n ? c->n : 1) * SAMPLE_PEEK);
 	bool *ok = malloc((c->n ? c->n : 1) * sizeof(*ok));
@@ -367,10 +367,11 @@ static int close_window(struct session *s)
 	 * closed: that over the work inside this window */
 	if (clock_now == sm->clock_opened)
 		sm->empty_windows++;	/* idle, or no dict touched: see sampled_collect */
-	sm->wall_in_windows += closed_at - sm->opened_at;
-	sm->work_in_windows += clock_now - sm->clock_opened;
-	sm->clock_closed = clock_now;
-	sm->closed_at = closed_at;
+	sm->before_last = sm->last;
+	sm->last.wall_in_windows += closed_at - sm->opened_at;
+	sm->last.work_in_windows += clock_now - sm->clock_opened;
+	sm->last.clock_closed = clock_now;
+	sm->last.closed_at = closed_at;
 	alloc_redirect_disarm(&s->redirect);
 	tracer_detach_libc(s->tracer, s->pid);
 	tracer_clear_pending(s->tracer, s->pid);
@@ -401,11 +402,23 @@ static int close_window(struct session *s)
 		double old_period = sm->sched.period, old_window = sm->sched.window;
 
 		sm->overhead = spent / (sm->sched.period * rate);
-		governor_adjust(&sm->sched, sm->overhead, sm->budget);
-		/* what the new schedule should cost, the same windows costing
-		 * in proportion to their length */
-		sm->expected = sm->overhead * (sm->sched.window / old_window) *
-			       (old_period / sm->sched.period);
+		/* a window that caught no allocation (the target in a long C
+		 * call, a collection, I/O) measured nothing of what windows
+		 * cost: taking its zero for cheap would halve the period and
+		 * the next busy window would cost twice the budget */
+		if (hits > 0) {
+			/* the share of the target's CPU a window takes while
+			 * open, averaged with the windows before: one window
+			 * that fell in a quiet stretch moves the schedule
+			 * half as far as it would alone */
+			double density = spent / (old_window * rate);
+
+			sm->window_density = sm->window_density > 0 ?
+					     (sm->window_density + density) / 2 : density;
+			governor_adjust(&sm->sched, sm->window_density * old_window / old_period,
+					sm->budget);
+			sm->expected = sm->window_density * sm->sched.window / sm->sched.period;
+		}
 		sm->period_cost = now_cost;
 	}
 	schedule_next(&sm->sched, now_seconds());
@@ -429,8 +442,8 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 	err = py_target_work_clock_addr(&s->py, &sm->clock_addr);
 	if (!err)
 		err = read_clock(s, &sm->clock_start);
-	sm->clock_closed = sm->clock_start;
-	sm->closed_at = now;
+	sm->last = (struct sampled_span_end){ .closed_at = now, .clock_closed = sm->clock_start };
+	sm->before_last = sm->last;
 	sm->started_at = now;
 	if (err) {
 		snprintf(s->why, sizeof(s->why),
@@ -514,26 +527,28 @@ int sampled_collect(struct session *s, struct report *r)
 {
 	struct sampled *sm = &s->sampled;
 	struct u64map rows = { 0 };
-	double scale = sampler_scale(sm->clock_closed - sm->clock_start, sm->work_in_windows);
+	double now = now_seconds();
+	bool young_window = now - sm->last.closed_at < SAMPLE_MIN_AGE;
+	const struct sampled_span_end *end = young_window ? &sm->before_last : &sm->last;
+	double scale = sampler_scale(end->clock_closed - sm->clock_start, end->work_in_windows);
 	bool by_wall = false;
 	uint64_t capped = 0, young = 0;
-	double now = now_seconds();
 	size_t i;
 	int err = 0;
 
-	if (scale <= 0 && sm->wall_in_windows > 0) {
+	if (scale <= 0 && end->wall_in_windows > 0) {
 		/* a program that touches no dict (a C loop behind one call, a
 		 * pure list/tuple loop): wall time is all there is. The windows
 		 * slowed it, so this underestimates, alike for every line: the
 		 * ranking holds, the sizes do not */
-		scale = (sm->closed_at - sm->started_at) / sm->wall_in_windows;
+		scale = (end->closed_at - sm->started_at) / end->wall_in_windows;
 		by_wall = true;
 	}
 	for (i = 0; i < sm->n && !err; i++) {
 		double weight = sampler_capped_weight(scale, sm->v[i].size);
 		struct row_sum *sum;
 
-		if (now - sm->v[i].taken_at < SAMPLE_MIN_AGE) {
+		if (sm->v[i].taken_at > end->closed_at) {
 			young++;
 			continue;
 		}
@@ -574,7 +589,7 @@ int sampled_collect(struct session *s, struct report *r)
 		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
 		.capped = capped, .by_wall_time = by_wall, .dropped = sm->dropped, .young = young,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
-		.from_monotonic = sm->started_at, .as_of_monotonic = sm->closed_at,
+		.from_monotonic = sm->started_at, .as_of_monotonic = end->closed_at,
 	};
 	return err;
 }
