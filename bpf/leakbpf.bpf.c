@@ -204,8 +204,8 @@ static __always_inline struct lb_pending *outer_call(__u32 tid, __u64 sp)
 	return NULL;
 }
 
-static __always_inline int on_entry(struct pt_regs *ctx, enum lb_fn fn, __u64 size,
-				    __u64 old_ptr, __u64 out_ptr)
+static __always_inline int on_entry(struct pt_regs *ctx, struct lb_proc *proc, enum lb_fn fn,
+				    __u64 size, __u64 old_ptr, __u64 out_ptr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
@@ -215,8 +215,6 @@ static __always_inline int on_entry(struct pt_regs *ctx, enum lb_fn fn, __u64 si
 		.size = size, .old_ptr = old_ptr, .out_ptr = out_ptr,
 		.sp = sp, .fn = fn, .tgid = tgid,
 	};
-
-	struct lb_proc *proc = current_proc(tgid);
 
 	if (frozen(proc))
 		return 0;
@@ -233,12 +231,11 @@ static __always_inline int on_entry(struct pt_regs *ctx, enum lb_fn fn, __u64 si
 	return 0;
 }
 
-static __always_inline int on_return(struct pt_regs *ctx, __u64 ret)
+static __always_inline int on_return(struct pt_regs *ctx, struct lb_proc *proc, __u64 ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 	struct lb_pending *pp = bpf_map_lookup_elem(&pending, &tid);
-	struct lb_proc *proc;
 	struct lb_pending p;
 	__u64 addr = ret;
 
@@ -250,7 +247,6 @@ static __always_inline int on_return(struct pt_regs *ctx, __u64 ret)
 	}
 	p = *pp;
 	bpf_map_delete_elem(&pending, &tid);
-	proc = current_proc(tgid);
 	if (frozen(proc))
 		return 0;
 
@@ -285,11 +281,11 @@ static __always_inline int on_return(struct pt_regs *ctx, __u64 ret)
 	return 0;
 }
 
-static __always_inline int on_release(struct pt_regs *ctx, __u64 addr, bool mmap_only)
+static __always_inline int on_release(struct pt_regs *ctx, struct lb_proc *proc, __u64 addr,
+				      bool mmap_only)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct lb_proc *proc = current_proc(tgid);
 
 	if (!addr || frozen(proc))
 		return 0;
@@ -321,14 +317,15 @@ static __always_inline __u64 mul_or_zero(__u64 a, __u64 b)
 	return a && b > limit / a ? 0 : a * b;
 }
 
-static __always_inline int mmap_entry(struct pt_regs *ctx, __u64 len, __u64 flags)
+static __always_inline int mmap_entry(struct pt_regs *ctx, struct lb_proc *proc, __u64 len,
+				      __u64 flags)
 {
 	struct lb_pending *outer;
 
 	/* An anonymous mapping is an allocation. on_entry also sees when it is
 	 * malloc's own (nested in a tracked call) and counts it as such. */
 	if (flags & MAP_ANONYMOUS_FLAG)
-		return on_entry(ctx, LB_FN_MMAP, len, 0, 0);
+		return on_entry(ctx, proc, LB_FN_MMAP, len, 0, 0);
 	/* A file mapping is not, but its return probe fires all the same: made
 	 * inside a tracked call, it must not close that call. */
 	outer = outer_call((__u32)bpf_get_current_pid_tgid(), PT_REGS_SP(ctx));
@@ -343,48 +340,49 @@ static __always_inline int mmap_entry(struct pt_regs *ctx, __u64 len, __u64 flag
  * uprobe_multi link, which the kernel removes with one RCU grace period
  * instead of one per probe (~110 ms each here).
  */
-/* One more probe hit for the current process (its entry exists only when
- * the agent traces it). */
-static __always_inline void count_hit(void)
+/* The traced process's entry, one more probe hit counted in it (NULL: a
+ * process leakbpf does not trace). */
+static __always_inline struct lb_proc *proc_of_hit(void)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 *hits = bpf_map_lookup_elem(&proc_hits, &tgid);
+	struct lb_proc *proc = current_proc(bpf_get_current_pid_tgid() >> 32);
 
-	if (hits)
-		__sync_fetch_and_add(hits, 1);
+	if (proc)
+		__sync_fetch_and_add(&proc->hits, 1);
+	return proc;
 }
 
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 {
-	count_hit();
+	struct lb_proc *proc = proc_of_hit();
+
 	switch (bpf_get_attach_cookie(ctx)) {
 	case LB_FN_MALLOC:
-		return on_entry(ctx, LB_FN_MALLOC, a1, 0, 0);
+		return on_entry(ctx, proc, LB_FN_MALLOC, a1, 0, 0);
 	case LB_FN_CALLOC:
-		return on_entry(ctx, LB_FN_CALLOC, mul_or_zero(a1, a2), 0, 0);
+		return on_entry(ctx, proc, LB_FN_CALLOC, mul_or_zero(a1, a2), 0, 0);
 	case LB_FN_REALLOC:
-		return on_entry(ctx, LB_FN_REALLOC, a2, a1, 0);
+		return on_entry(ctx, proc, LB_FN_REALLOC, a2, a1, 0);
 	case LB_FN_REALLOCARRAY:
-		return on_entry(ctx, LB_FN_REALLOCARRAY, mul_or_zero(a2, a3), a1, 0);
+		return on_entry(ctx, proc, LB_FN_REALLOCARRAY, mul_or_zero(a2, a3), a1, 0);
 	case LB_FN_POSIX_MEMALIGN:	/* (memptr, align, size) */
-		return on_entry(ctx, LB_FN_POSIX_MEMALIGN, a3, 0, a1);
+		return on_entry(ctx, proc, LB_FN_POSIX_MEMALIGN, a3, 0, a1);
 	case LB_FN_ALIGNED_ALLOC:	/* (align, size) */
-		return on_entry(ctx, LB_FN_ALIGNED_ALLOC, a2, 0, 0);
+		return on_entry(ctx, proc, LB_FN_ALIGNED_ALLOC, a2, 0, 0);
 	case LB_FN_MEMALIGN:
-		return on_entry(ctx, LB_FN_MEMALIGN, a2, 0, 0);
+		return on_entry(ctx, proc, LB_FN_MEMALIGN, a2, 0, 0);
 	case LB_FN_VALLOC:
-		return on_entry(ctx, LB_FN_VALLOC, a1, 0, 0);
+		return on_entry(ctx, proc, LB_FN_VALLOC, a1, 0, 0);
 	case LB_FN_PVALLOC:
 		/* pvalloc rounds the request up to whole pages */
-		return on_entry(ctx, LB_FN_PVALLOC,
+		return on_entry(ctx, proc, LB_FN_PVALLOC,
 				(a1 + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1), 0, 0);
 	case LB_FN_MMAP:		/* (addr, len, prot, flags, ...) */
-		return mmap_entry(ctx, a2, a4);
+		return mmap_entry(ctx, proc, a2, a4);
 	case LB_FN_FREE:
-		return on_release(ctx, a1, false);
+		return on_release(ctx, proc, a1, false);
 	case LB_FN_MUNMAP:
-		return on_release(ctx, a1, true);
+		return on_release(ctx, proc, a1, true);
 	default:
 		return 0;
 	}
@@ -393,8 +391,7 @@ int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
-	count_hit();
-	return on_return(ctx, ret);
+	return on_return(ctx, proc_of_hit(), ret);
 }
 
 /* Py_FinalizeEx: the program is done; freeze its numbers and let the tracer

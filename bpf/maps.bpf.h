@@ -69,16 +69,6 @@ struct {
 	__type(value, __u8);
 } follow SEC(".maps");
 
-/* Probe hits per traced process (tgid -> hits), for the agent's governors:
- * one tracer serves every process, and the kernel's run counts are global.
- * Userspace creates the entry when it attaches. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, __u64);
-} proc_hits SEC(".maps");
-
 /* Per-CPU scratch: a stack is too big for the 512-byte BPF stack. The walk
  * cursors live here too, not on the BPF stack: bpf_loop callbacks are
  * verified until their state repeats, and a counter the verifier can see

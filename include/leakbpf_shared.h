@@ -99,6 +99,11 @@ struct lb_py_offsets {
 /* Per traced process: what BPF needs to walk its Python stacks. */
 struct lb_proc {
 	__u64 runtime_addr;		/* absolute address of _PyRuntime, 0 = not Python */
+	/* Probe hits (entries and returns), for the governors: one tracer may
+	 * serve many processes and the kernel's run counts are global. BPF
+	 * adds to it in the entry it looks up anyway; userspace rewrites
+	 * the entry only to flip flags (a hit in between is not counted). */
+	__u64 hits;
 	__u32 flags;			/* LB_PROC_* */
 	__u32 max_depth;		/* <= LB_MAX_PY_DEPTH */
 	struct lb_py_offsets off;

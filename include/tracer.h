@@ -66,8 +66,7 @@ int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, voi
 int tracer_follow_start(struct tracer *t, bool every_exec, tracer_event_fn fn, void *ctx);
 int tracer_follow(struct tracer *t, pid_t pid);
 void tracer_unfollow(struct tracer *t, pid_t pid);
-/* Probe hits of pid are counted from now on (tracer_pid_hits). */
-int tracer_count_hits(struct tracer *t, pid_t pid);
+/* Probe hits of pid since its entry was first set (tracer_set_proc). */
 int tracer_pid_hits(struct tracer *t, pid_t pid, uint64_t *hits);
 /* Frees what the maps hold for pid once it is gone: its live allocations,
  * stacks, totals, configuration, counters and follow entry. Returns how many

@@ -58,7 +58,11 @@ static void describe_python(struct session *s)
 
 static int write_proc_config(struct session *s, bool sampled)
 {
-	struct lb_proc proc = { 0 };
+	struct lb_proc proc = { 0 }, before;
+
+	/* written again on a change of mode: the hit count goes on */
+	if (!tracer_get_proc(s->tracer, s->pid, &before))
+		proc.hits = before.hits;
 
 	if (sampled)
 		proc.flags |= LB_PROC_SAMPLED;
@@ -189,8 +193,6 @@ int session_attach(struct session *s, pid_t pid)
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
 	if (!err)
 		err = write_proc_config(s, s->opts.sampled);
-	if (!err)
-		err = tracer_count_hits(s->tracer, pid);
 	if (!err)
 		err = tracer_attach_libc(s->tracer, pid, s->why, sizeof(s->why));
 	if (err) {

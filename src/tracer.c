@@ -488,23 +488,14 @@ void tracer_unfollow(struct tracer *t, pid_t pid)
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.follow), &key);
 }
 
-int tracer_count_hits(struct tracer *t, pid_t pid)
-{
-	__u32 key = (__u32)pid;
-	__u64 zero = 0;
-
-	return bpf_map_update_elem(bpf_map__fd(t->skel->maps.proc_hits), &key, &zero, BPF_ANY) ? -errno : 0;
-}
-
 int tracer_pid_hits(struct tracer *t, pid_t pid, uint64_t *hits)
 {
-	__u32 key = (__u32)pid;
-	__u64 v;
+	struct lb_proc proc;
+	int err = tracer_get_proc(t, pid, &proc);
 
-	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.proc_hits), &key, &v))
-		return -errno;
-	*hits = v;
-	return 0;
+	if (!err)
+		*hits = proc.hits;
+	return err;
 }
 
 static int drop_alloc(void *ctx, uint64_t addr, const struct lb_alloc *a)
@@ -552,7 +543,6 @@ int tracer_forget_pid(struct tracer *t, pid_t pid)
 		bpf_map_delete_elem(totals_fd, &gone[i]);
 	}
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
-	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.proc_hits), &key);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.follow), &key);
 	free(gone);
 	free(st);

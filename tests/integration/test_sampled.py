@@ -4,7 +4,7 @@
 tests/programs/churn_leak.py builds and drops a request's worth of objects
 per iteration (CHURN), keeps an Entry (and its int) every 16th (LEAK), and
 every 100 iterations keeps 20 Entry objects and a 200-byte malloc block for
-2 s (SESSION, NATIVE-SESSION) and every 400 a 100-byte malloc block forever
+2 s (SESSION, NATIVE-SESSION) and every 100 a 100-byte malloc block forever
 (NATIVE-LEAK); it logs what it holds, the truth estimates are checked
 against.
 
@@ -157,13 +157,11 @@ def test_sampled_estimates_the_leak(bpf_ready, sampled_python, spawn, tmp_path):
             nsess_est, nsess_made, 200 * at_end[5]))
     assert s["freed_after_window"] > 0 and s["tcache_key_known"], s
     # native blocks malloc'd through ctypes land on the calling Python line.
-    # Their estimate runs high here (~2x, measured): the work clock is the
-    # dict version, and a burst of native calls moves it little, so windows
-    # that fall in one are weighted as if they covered little work (README)
+    # Measured 1.09-1.23x the truth in 8 runs (a block every batch; with one
+    # every 4th batch it was 0.20-1.08x: too few in the windows)
     nleak_true = 100 * (at_end[4] - tgt.status_at(s["from_monotonic"])[4])
     nleak_est = by_line.get(NATIVE_LEAK_LINE, [0, 0])[0]
-    # (and few: one every 400 iterations, so the draw is wide)
-    assert 0.25 * nleak_true <= nleak_est <= 4 * nleak_true, (
+    assert 0.5 * nleak_true <= nleak_est <= 2 * nleak_true, (
         "NATIVE-LEAK: estimated %d bytes, truth %d" % (nleak_est, nleak_true))
 
     # unharmed: runs on, tables restored, no probe left, normal exit
