@@ -168,9 +168,27 @@ static void drop_proc(struct agent *a, struct agent_proc *p, bool ended)
 	free(p);
 }
 
+/* A traced sibling (same parent: another worker of the same master) whose
+ * governor has measured its windows, or NULL. Not the parent: a master
+ * idles while its workers serve. */
+static const struct agent_proc *measured_sibling(const struct agent *a, const struct agent_proc *p)
+{
+	size_t i;
+
+	for (i = 0; i < a->nprocs; i++) {
+		const struct agent_proc *q = a->procs[i];
+
+		if (q != p && q->ppid == p->ppid && q->traced && q->s.sampled.on &&
+		    q->s.sampled.window_density > 0)
+			return q;
+	}
+	return NULL;
+}
+
 static void try_attach(struct agent *a, struct agent_proc *p, double now)
 {
 	struct agent_proc *parent = find_proc(a, p->ppid);
+	const struct agent_proc *sibling;
 	uint64_t start;
 	int err;
 
@@ -192,7 +210,10 @@ static void try_attach(struct agent *a, struct agent_proc *p, double now)
 		return;
 	}
 	session_open_shared(&p->s, &a->opts.trace, a->tracer, a->sym);
+	sibling = measured_sibling(a, p);
+	p->s.schedule_like = sibling ? &sibling->s.sampled : NULL;
 	err = session_attach(&p->s, p->pid);
+	p->s.schedule_like = NULL;
 	if (err) {
 		pr_warn("process %d: %s", p->pid, p->s.why);
 		a->stats.attach_failures++;
@@ -217,6 +238,9 @@ static void try_attach(struct agent *a, struct agent_proc *p, double now)
 	p->attached_wall = agent_wall();
 	a->stats.attached++;
 	pr_info("tracing process %d (%s)%s", p->pid, p->s.comm, p->from_fork ? ", forked" : "");
+	if (sibling && p->s.sampled.on)
+		pr_info("process %d: sampling on sibling %d's measured schedule (%.0f ms every %.1f s)",
+			p->pid, sibling->pid, p->s.sampled.sched.window * 1e3, p->s.sampled.sched.period);
 }
 
 /* Fork, exec and exit, as the tracepoints report them. */

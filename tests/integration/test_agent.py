@@ -186,7 +186,7 @@ def test_gunicorn_preload_workers_attributed(bpf_ready, spawn, tmp_path):
     first_workers = set(g.workers())
     # 5%: a worker living ~20 s sees several windows (at 1% often one,
     # and one window's handful of samples can rank a transient first)
-    a = Agent(spawn, bpf_ready, tmp_path, ["--pid", g.pid, "--interval", "2",
+    a = Agent(spawn, bpf_ready, tmp_path, ["--pid", g.pid, "--interval", "2", "-v",
                                            "--max-overhead", "5"])
     assert wait_for(lambda: a.metric("leakbpf_processes_traced") == 4, 30), \
         "the agent did not trace master + 3 workers" + a.diag()
@@ -215,6 +215,11 @@ def test_gunicorn_preload_workers_attributed(bpf_ready, spawn, tmp_path):
     workers = [p for p in doc["processes"] if p["role"] == "worker"]
     recycled = [p for p in workers if p["pid"] not in first_workers]
     assert recycled, "no worker forked after the agent started is in the store"
+    # a recycled worker starts from a sibling's measured schedule, not the
+    # first guess (which cost ~3x the budget in a worker's first period)
+    on_sibling = [p["pid"] for p in recycled
+                  if "process %d: sampling on sibling" % p["pid"] in read(a.err)]
+    assert on_sibling, "no recycled worker started on a sibling's schedule" + a.diag()
     bad = []
     for p in workers:
         assert p["group"] == g.pid and p["ppid"] == g.pid, "worker %d: group %s ppid %s" % (
