@@ -85,6 +85,12 @@ struct sampled {
 /* Sets sampled mode up for an attached session; -errno with s->why when
  * the process cannot be sampled (then the caller traces in full). */
 int sampled_start(struct session *s, double budget, uint64_t seed);
+/* Starts a just-started sampling on like's measured schedule: a sibling
+ * worker runs the same code under the same load, and its schedule beats the
+ * first guess, which cost ~3x the budget on gunicorn workers and which a
+ * worker recycled every few seconds would never outlive. False (nothing
+ * changed) when like has measured nothing or works to another budget. */
+bool sampled_take_schedule(struct sampled *sm, const struct sampled *like);
 /* Opens or closes a window or checks the samples when it is time; returns
  * how long (ms) until it next needs to run. */
 int sampled_tick(struct session *s);

@@ -54,9 +54,6 @@ struct session {
 	struct cost_sample cost_last;	/* readings at the previous report */
 	bool libc_attached;		/* allocator probes in */
 	struct sampled sampled;		/* sampled mode, when sampled.on */
-	/* set before session_attach: a sibling's sampling whose measured
-	 * schedule this one starts from (NULL: the first guess) */
-	const struct sampled *schedule_like;
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
 };

@@ -210,10 +210,7 @@ static void try_attach(struct agent *a, struct agent_proc *p, double now)
 		return;
 	}
 	session_open_shared(&p->s, &a->opts.trace, a->tracer, a->sym);
-	sibling = measured_sibling(a, p);
-	p->s.schedule_like = sibling ? &sibling->s.sampled : NULL;
 	err = session_attach(&p->s, p->pid);
-	p->s.schedule_like = NULL;
 	if (err) {
 		pr_warn("process %d: %s", p->pid, p->s.why);
 		a->stats.attach_failures++;
@@ -238,7 +235,8 @@ static void try_attach(struct agent *a, struct agent_proc *p, double now)
 	p->attached_wall = agent_wall();
 	a->stats.attached++;
 	pr_info("tracing process %d (%s)%s", p->pid, p->s.comm, p->from_fork ? ", forked" : "");
-	if (sibling && p->s.sampled.on)
+	sibling = measured_sibling(a, p);
+	if (sibling && sampled_take_schedule(&p->s.sampled, &sibling->s.sampled))
 		pr_info("process %d: sampling on sibling %d's measured schedule (%.0f ms every %.1f s)",
 			p->pid, sibling->pid, p->s.sampled.sched.window * 1e3, p->s.sampled.sched.period);
 }

@@ -463,17 +463,6 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 		sm->sched.period = GOVERNOR_MIN_PERIOD;
 	if (sm->sched.period > GOVERNOR_MAX_PERIOD)
 		sm->sched.period = GOVERNOR_MAX_PERIOD;
-	/* a sibling worker runs the same code under the same load: its
-	 * measured schedule beats the guess, which cost ~3x the budget on
-	 * gunicorn workers and which a worker recycled every few seconds
-	 * would never outlive */
-	if (s->schedule_like && s->schedule_like->on && s->schedule_like->window_density > 0 &&
-	    s->schedule_like->budget == budget) {
-		schedule_init(&sm->sched, now, s->schedule_like->sched.window,
-			      s->schedule_like->sched.period, seed);
-		sm->window_density = s->schedule_like->window_density;
-		sm->expected = s->schedule_like->expected;
-	}
 	sm->next_check = now + CHECK_INTERVAL;
 	if (s->cost_ready)
 		session_read_cost(s, &sm->period_cost);
@@ -485,6 +474,17 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 	tracer_clear_pending(s->tracer, s->pid);
 	s->libc_attached = false;
 	return 0;
+}
+
+bool sampled_take_schedule(struct sampled *sm, const struct sampled *like)
+{
+	if (!sm->on || !like->on || like->window_density <= 0 || like->budget != sm->budget)
+		return false;
+	schedule_init(&sm->sched, now_seconds(), like->sched.window, like->sched.period,
+		      sm->sched.rng);
+	sm->window_density = like->window_density;
+	sm->expected = like->expected;
+	return true;
 }
 
 int sampled_tick(struct session *s)
