@@ -27,6 +27,12 @@ enum redirect_state {
 };
 
 #define REDIRECT_SLOTS 4
+/* Slots we never write but read back before restoring: the OBJ and MEM
+ * free slots. If the program replaced its allocators wholesale meanwhile
+ * (PYTHONMALLOC=malloc applied at start-up, PyMem_SetAllocator) our
+ * malloc slots may hold the same value by coincidence; restoring them
+ * then would pair pymalloc's malloc with libc's free. */
+#define REDIRECT_WITNESSES 2
 
 struct alloc_redirect {
 	pid_t pid;
@@ -35,6 +41,8 @@ struct alloc_redirect {
 	uint64_t slot[REDIRECT_SLOTS];	/* addresses written */
 	uint64_t original[REDIRECT_SLOTS];
 	uint64_t replacement[REDIRECT_SLOTS];
+	uint64_t witness[REDIRECT_WITNESSES];	/* addresses read back */
+	uint64_t witness_value[REDIRECT_WITNESSES];	/* what they held when we armed */
 	bool armed;			/* the slots hold our values now */
 	pid_t guardian;
 	int guardian_fd;		/* write end: closing it = "restore now" */
@@ -63,7 +71,9 @@ int alloc_redirect_disarm(struct alloc_redirect *r);
 int alloc_redirect_restore(struct alloc_redirect *r);
 
 /* Restores one process: each slot that still holds our replacement gets its
- * original back. Exposed for the guardian and for tests. */
+ * original back, unless a witness slot changed (the tables are no longer
+ * the ones we redirected: nothing is written, -ESTALE). Exposed for the
+ * guardian and for tests. */
 int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid);
 
 #endif

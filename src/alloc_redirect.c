@@ -23,6 +23,7 @@
 #define SLOT_CTX 0
 #define SLOT_MALLOC 8
 #define SLOT_CALLOC 16
+#define SLOT_FREE 32
 #define TABLE_SIZE 40
 
 const char *redirect_state_name(enum redirect_state s)
@@ -67,6 +68,19 @@ static bool environment_forbids(pid_t pid, char *why, size_t len)
 		return true;
 	}
 	return false;
+}
+
+/* PYTHONMALLOC=malloc: every allocation reaches libc once the interpreter
+ * has started. Decided from the environment, not the tables, because
+ * `record` looks before start-up, when the tables still hold pymalloc and
+ * the interpreter is about to replace them (-E and -I ignore it). */
+static bool environment_selects_malloc(pid_t pid)
+{
+	char val[64];
+
+	if (proc_getenv(pid, "PYTHONMALLOC", val, sizeof(val)) || strcmp(val, "malloc"))
+		return false;
+	return !proc_has_arg(pid, "-E", false) && !proc_has_arg(pid, "-I", false);
 }
 
 static int read_tables(pid_t pid, const struct py_target *t, struct table tab[3])
@@ -116,6 +130,19 @@ int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
 {
 	int i, err = 0;
 
+	/* the tables replaced wholesale since we armed: none of it is ours */
+	for (i = 0; i < REDIRECT_WITNESSES; i++) {
+		uint64_t now;
+		int e;
+
+		if (!r->witness[i])
+			continue;
+		e = proc_read_mem(pid, r->witness[i], &now, sizeof(now));
+		if (e)
+			return e;
+		if (now != r->witness_value[i])
+			return -ESTALE;
+	}
 	/* compare, then restore: a slot someone else changed since (tracemalloc
 	 * started, an exec replaced the image) is theirs, not ours */
 	for (i = REDIRECT_SLOTS - 1; i >= 0; i--) {
@@ -237,6 +264,11 @@ static void check_tables(struct alloc_redirect *r, const struct py_target *t, st
 		r->state = REDIRECT_UNSAFE;
 		return;
 	}
+	if (environment_selects_malloc(t->pid)) {
+		r->state = REDIRECT_NOT_NEEDED;
+		snprintf(r->why, sizeof(r->why), "PYTHONMALLOC=malloc: every allocation already reaches libc");
+		return;
+	}
 	err = read_tables(t->pid, t, tab);
 	if (err) {
 		r->state = REDIRECT_FAILED;
@@ -279,6 +311,10 @@ void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t)
 	r->original[3] = tab[ALLOC_DOMAIN_MEM].calloc;
 	r->replacement[0] = r->replacement[2] = raw_malloc;
 	r->replacement[1] = r->replacement[3] = raw_calloc;
+	r->witness[0] = t->tables[ALLOC_DOMAIN_OBJ] + SLOT_FREE;
+	r->witness[1] = t->tables[ALLOC_DOMAIN_MEM] + SLOT_FREE;
+	r->witness_value[0] = tab[ALLOC_DOMAIN_OBJ].free;
+	r->witness_value[1] = tab[ALLOC_DOMAIN_MEM].free;
 
 	/* the guardian first: from the first write on, a dead tracer is covered */
 	err = start_guardian(r);
@@ -297,6 +333,16 @@ int alloc_redirect_arm(struct alloc_redirect *r)
 
 	if (r->state != REDIRECT_ON || r->guardian_fd < 0)
 		return -EINVAL;
+	for (i = 0; i < REDIRECT_WITNESSES; i++) {
+		uint64_t now;
+
+		/* the program replaced its allocators since we judged them */
+		err = proc_read_mem(r->pid, r->witness[i], &now, sizeof(now));
+		if (!err && now != r->witness_value[i])
+			err = -EBUSY;
+		if (err)
+			return err;
+	}
 	for (i = 0; i < REDIRECT_SLOTS; i++) {
 		uint64_t now;
 
