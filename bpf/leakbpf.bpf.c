@@ -165,7 +165,7 @@ static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
 					   __u64 size, __u32 kind)
 {
 	struct lb_alloc_key k = { .addr = addr, .pid = tgid };
-	struct lb_alloc a = { .size = size, .pid = tgid, .kind = kind };
+	struct lb_alloc a = { .size = size, .pid = tgid, .kind = kind, .flags = LB_ALLOC_FRESH };
 	struct lb_totals *t;
 
 	/* A block we still hold at this address was freed where we could not
@@ -392,6 +392,87 @@ SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
 	return on_return(ctx, proc_of_hit(), ret);
+}
+
+/* The register a new-reference probe's cookie names (enum lb_reg). Copied
+ * out field by field: the verifier refuses a variable offset into ctx. */
+static __always_inline __u64 cookie_register(struct pt_regs *ctx, __u64 reg)
+{
+	__u64 regs[LB_REG__COUNT] = {
+		ctx->r15, ctx->r14, ctx->r13, ctx->r12, ctx->bp, ctx->bx, ctx->r11,
+		ctx->r10, ctx->r9, ctx->r8, ctx->ax, ctx->cx, ctx->dx, ctx->si, ctx->di,
+	};
+
+	return reg < LB_REG__COUNT ? regs[reg] : 0;
+}
+
+/* Where the memory of the object at op starts: GC objects carry a header
+ * before it, and (3.11+) objects with a managed dict a pre-header too. */
+static __always_inline __u64 object_block(const struct lb_proc *proc, __u64 op)
+{
+	__u64 type = 0, tp_flags = 0, block = op;
+
+	if (bpf_probe_read_user(&type, sizeof(type), (const void *)(op + 8)) || !type ||
+	    bpf_probe_read_user(&tp_flags, sizeof(tp_flags),
+				(const void *)(type + LB_TYPE_FLAGS_OFFSET)))
+		return 0;
+	if (tp_flags & LB_TPFLAGS_HAVE_GC)
+		block -= LB_GC_HEADER_SIZE;
+	if (tp_flags & proc->preheader_flags)
+		block -= LB_PREHEADER_SIZE;
+	return block;
+}
+
+/*
+ * An object gets its first reference (_Py_NewReference's `ob_refcnt = 1`,
+ * probed at every copy the compiler made; the cookie says which register
+ * holds the object). Right after its allocation that is the same line: the
+ * block is marked fresh and nothing moves. Anything else is memory CPython
+ * took back from a free list without calling an allocator: the block moves
+ * to the stack creating it now, as tracemalloc moves it.
+ */
+SEC("uprobe")
+int BPF_KPROBE(new_reference)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+	struct lb_proc *proc = proc_of_hit();
+	struct lb_alloc_key k = { .pid = tgid };
+	struct lb_totals *from, *to;
+	struct lb_alloc *a;
+	__u64 key;
+
+	if (!proc || frozen(proc))
+		return 0;
+	if ((proc->flags & (LB_PROC_SAMPLED | LB_PROC_WINDOW)) == LB_PROC_SAMPLED)
+		return 0;
+	k.addr = object_block(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)));
+	if (!k.addr)
+		return 0;
+	a = bpf_map_lookup_elem(&allocs, &k);
+	if (!a)
+		return 0;	/* allocated before attach: its size is unknown */
+	if (a->flags & LB_ALLOC_FRESH) {
+		a->flags &= ~LB_ALLOC_FRESH;
+		return 0;
+	}
+	key = capture_stack(ctx, tgid, tid, proc);
+	if (key == a->stack_key)
+		return 0;
+	to = totals_for(&key);
+	if (!to)
+		return 0;
+	from = bpf_map_lookup_elem(&totals, &a->stack_key);
+	if (from) {
+		__sync_fetch_and_add(&from->bytes, -(__s64)a->size);
+		__sync_fetch_and_add(&from->count, -1);
+	}
+	__sync_fetch_and_add(&to->bytes, (__s64)a->size);
+	__sync_fetch_and_add(&to->count, 1);
+	__sync_fetch_and_add(&to->allocs, 1);
+	a->stack_key = key;
+	count(LB_CNT_REATTRIBUTED);
+	return 0;
 }
 
 /* Py_FinalizeEx: the program is done; freeze its numbers and let the tracer

@@ -96,6 +96,24 @@ struct lb_py_offsets {
 	__s16 pad0;
 };
 
+/* A general-purpose register of the probed thread, named by a probe's
+ * attach cookie (the new-reference probes: which register holds the
+ * object at that store). In the order of x86-64's struct pt_regs. */
+enum lb_reg {
+	LB_REG_R15, LB_REG_R14, LB_REG_R13, LB_REG_R12, LB_REG_RBP, LB_REG_RBX,
+	LB_REG_R11, LB_REG_R10, LB_REG_R9, LB_REG_R8, LB_REG_RAX, LB_REG_RCX,
+	LB_REG_RDX, LB_REG_RSI, LB_REG_RDI,
+	LB_REG__COUNT,
+};
+
+/* PyTypeObject.tp_flags: at the same offset in every supported version
+ * (PyVarObject head, then 18 pointers); bits that put memory before the
+ * object: a GC header, and (3.11+) the managed-dict/weakref pre-header. */
+#define LB_TYPE_FLAGS_OFFSET 168
+#define LB_TPFLAGS_HAVE_GC (1ull << 14)
+#define LB_GC_HEADER_SIZE 16
+#define LB_PREHEADER_SIZE 16
+
 /* Per traced process: what BPF needs to walk its Python stacks. */
 struct lb_proc {
 	__u64 runtime_addr;		/* absolute address of _PyRuntime, 0 = not Python */
@@ -106,6 +124,10 @@ struct lb_proc {
 	__u64 hits;
 	__u32 flags;			/* LB_PROC_* */
 	__u32 max_depth;		/* <= LB_MAX_PY_DEPTH */
+	/* tp_flags bits that put a pre-header (2 pointers) before the GC
+	 * header: Py_TPFLAGS_MANAGED_DICT in 3.11, _PREHEADER from 3.12 */
+	__u32 preheader_flags;
+	__u32 pad;
 	struct lb_py_offsets off;
 };
 
@@ -146,8 +168,13 @@ struct lb_alloc {
 	__u64 size;
 	__u64 stack_key;
 	__u32 pid;
-	__u32 kind;			/* enum lb_alloc_kind */
+	__u16 kind;			/* enum lb_alloc_kind */
+	__u16 flags;			/* LB_ALLOC_* */
 };
+
+/* Recorded by an allocator probe and not yet given a reference: the next
+ * new-reference hit on it is its own creation (same stack), not a reuse. */
+#define LB_ALLOC_FRESH (1u << 0)
 
 enum lb_alloc_kind {
 	LB_KIND_HEAP = 0,		/* malloc family */
@@ -240,6 +267,7 @@ enum lb_counter {
 	LB_CNT_ALLOC_FAILED,		/* allocator returned NULL (not a loss) */
 	LB_CNT_STALE_PENDING,		/* entry without return (longjmp/fork), recovered */
 	LB_CNT_FOLLOW_MAP_FULL,		/* LOST: a fork not followed, follow map full */
+	LB_CNT_REATTRIBUTED,		/* objects reused from a free list, moved to their new line */
 	LB_CNT__COUNT,
 };
 

@@ -56,6 +56,7 @@ struct session {
 	struct sampled sampled;		/* sampled mode, when sampled.on */
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
+	size_t newref_sites;		/* new-reference probes in (full mode), 0 none */
 };
 
 int session_open(struct session *s, const struct session_opts *opts);

@@ -22,50 +22,7 @@
 
 /* ---- register file ---------------------------------------------------- */
 
-enum { NGPR = 16, GPR_RDI = 7 };
-
-/* Index 0..15 (rax rcx rdx rbx rsp rbp rsi rdi r8..r15) of the 64-bit
- * register containing reg, or -1; *is64 tells whether reg is that full
- * 64-bit register. */
-static int gpr_index(unsigned reg, bool *is64)
-{
-	static const struct { unsigned r64, r32, r16, r8, r8h; } fam[NGPR] = {
-		{ X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL, X86_REG_AH },
-		{ X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL, X86_REG_CH },
-		{ X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL, X86_REG_DH },
-		{ X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL, X86_REG_BH },
-		{ X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL, X86_REG_INVALID },
-		{ X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL, X86_REG_INVALID },
-		{ X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL, X86_REG_INVALID },
-		{ X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL, X86_REG_INVALID },
-		{ X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B, X86_REG_INVALID },
-		{ X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B, X86_REG_INVALID },
-		{ X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B, X86_REG_INVALID },
-		{ X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B, X86_REG_INVALID },
-		{ X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B, X86_REG_INVALID },
-		{ X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B, X86_REG_INVALID },
-		{ X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B, X86_REG_INVALID },
-		{ X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B, X86_REG_INVALID },
-	};
-	int i;
-
-	if (reg == X86_REG_INVALID)
-		return -1;
-	for (i = 0; i < NGPR; i++) {
-		if (reg == fam[i].r64) {
-			if (is64)
-				*is64 = true;
-			return i;
-		}
-		if (reg == fam[i].r32 || reg == fam[i].r16 || reg == fam[i].r8 ||
-		    reg == fam[i].r8h) {
-			if (is64)
-				*is64 = false;
-			return i;
-		}
-	}
-	return -1;
-}
+enum { NGPR = X86_NGPR, GPR_RDI = 7 };
 
 enum vkind {
 	V_UNK = 0,
@@ -96,7 +53,7 @@ struct thread {
 static struct val reg_val(const struct thread *t, unsigned reg)
 {
 	bool is64;
-	int i = gpr_index(reg, &is64);
+	int i = x86_gpr_index(reg, &is64);
 
 	if (i < 0 || !is64)
 		return (struct val){ V_UNK, 0, 0 };
@@ -184,7 +141,7 @@ static void step_data(csh cs, struct thread *t, const cs_insn *insn)
 	bool is64 = false;
 
 	if (x->op_count == 2 && x->operands[0].type == X86_OP_REG)
-		dst = gpr_index(x->operands[0].reg, &is64);
+		dst = x86_gpr_index(x->operands[0].reg, &is64);
 	if (dst >= 0) {
 		const cs_x86_op *src = &x->operands[1];
 
@@ -233,7 +190,7 @@ static void step_data(csh cs, struct thread *t, const cs_insn *insn)
 	}
 	if (cs_regs_access(cs, insn, rd, &nrd, wr, &nwr) == CS_ERR_OK) {
 		for (k = 0; k < nwr; k++) {
-			int i = gpr_index(wr[k], NULL);
+			int i = x86_gpr_index(wr[k], NULL);
 
 			if (i >= 0)
 				t->r[i] = (struct val){ V_UNK, 0, 0 };

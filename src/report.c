@@ -23,6 +23,7 @@ static const char *const counter_names[LB_CNT__COUNT] = {
 	[LB_CNT_ALLOC_FAILED] = "allocator_returned_null",
 	[LB_CNT_STALE_PENDING] = "unreturned_calls",
 	[LB_CNT_FOLLOW_MAP_FULL] = "follow_map_full",
+	[LB_CNT_REATTRIBUTED] = "reused_objects_moved",
 };
 
 const char *counter_name(enum lb_counter c)

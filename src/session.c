@@ -8,8 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "elf_image.h"
 #include "log.h"
 #include "proc.h"
+#include "py_newref_sites.h"
 #include "symbolizer.h"
 
 int session_open(struct session *s, const struct session_opts *opts)
@@ -70,6 +72,7 @@ static int write_proc_config(struct session *s, bool sampled)
 		proc.runtime_addr = s->py.runtime_addr;
 		proc.flags |= LB_PROC_PYTHON;
 		proc.max_depth = s->opts.max_depth;
+		proc.preheader_flags = py_preheader_flags(s->py.minor);
 		proc.off = s->py.off;
 		if (s->opts.stop_at_finalize && s->py.finalize_offset)
 			proc.flags |= LB_PROC_STOP_AT_FINALIZE;
@@ -177,6 +180,46 @@ static int start_sampling(struct session *s)
 	return 0;
 }
 
+/* Full mode: objects CPython reuses from its free lists move to the line
+ * that reuses them (src/py_newref_sites.c). Without the probes they stay
+ * on the line that first allocated the memory: said, not fatal. */
+static void attach_new_reference(struct session *s)
+{
+	struct elf_image *img = NULL;
+	struct newref_sites sites = { 0 };
+	uint64_t *off = NULL, *reg = NULL;
+	size_t i, n = 0;
+	int err = elf_image_open(s->py.host_path, &img);
+
+	if (!err)
+		err = newref_sites_find(img, s->py.minor, &sites);
+	if (!err && !sites.n)
+		err = -ENOENT;
+	if (!err) {
+		off = calloc(sites.n, sizeof(*off));
+		reg = calloc(sites.n, sizeof(*reg));
+		err = off && reg ? 0 : -ENOMEM;
+	}
+	for (i = 0; !err && i < sites.n; i++)
+		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &off[n])) {
+			reg[n] = sites.v[i].reg;
+			n++;
+		}
+	if (!err)
+		err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, off, reg, n);
+	if (err)
+		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference sites: %s)",
+			s->pid, strerror(-err));
+	else
+		pr_info("process %d: %zu new-reference sites probed (%zu checks of the flag, %zu without a store)",
+			s->pid, n, sites.flag_reads, sites.unmatched);
+	s->newref_sites = err ? 0 : n;
+	free(off);
+	free(reg);
+	newref_sites_free(&sites);
+	elf_image_close(img);
+}
+
 int session_attach(struct session *s, pid_t pid)
 {
 	int err;
@@ -218,6 +261,8 @@ int session_attach(struct session *s, pid_t pid)
 			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
 				pid, redirect_state_name(s->redirect.state), s->redirect.why);
 	}
+	if (!s->opts.sampled && !s->py_status)
+		attach_new_reference(s);
 	return 0;
 }
 

@@ -292,6 +292,13 @@ int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   false);
 }
 
+int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
+				const uint64_t *offsets, const uint64_t *regs, size_t n)
+{
+	return attach_kept(t, t->skel->progs.new_reference, pid, host_path, offsets, regs, n,
+			   false);
+}
+
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
 {
 	tracer_detach_stop(t);
