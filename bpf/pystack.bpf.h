@@ -176,11 +176,18 @@ static long walk_frame_step(__u32 i, void *data)
 		return 1;
 	}
 	instr = instr_offset(off, s->frame, code);
+	__u64 idf[3] = {};
+	__u32 id = 0;
+
+	if (!bpf_probe_read_user(idf, LB_CODE_ID_BYTES,
+				 (const void *)(code + (__u16)off->code_filename)))
+		id = lb_code_id(idf);
 	st->frames[depth & (LB_MAX_PY_DEPTH - 1)].code = code;
 	st->frames[depth & (LB_MAX_PY_DEPTH - 1)].instr_offset = instr;
+	st->frames[depth & (LB_MAX_PY_DEPTH - 1)].code_id = id;
 	st->depth = depth + 1;
 	s->hash = (s->hash ^ code) * FNV_PRIME;
-	s->hash = (s->hash ^ (__u32)instr) * FNV_PRIME;
+	s->hash = (s->hash ^ ((__u64)id << 32 | (__u32)instr)) * FNV_PRIME;
 	return 0;
 }
 

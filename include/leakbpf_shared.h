@@ -82,7 +82,7 @@ struct lb_py_offsets {
 
 	/* ---- userspace only below: symbolisation ---- */
 	__s16 code_firstlineno;
-	__s16 code_filename;
+	__s16 code_filename;		/* BPF reads here too: lb_code_id */
 	__s16 code_name;
 	__s16 code_qualname;
 	__s16 code_linetable;		/* co_lnotab (3.8/3.9) or co_linetable */
@@ -145,8 +145,29 @@ struct lb_proc {
 struct lb_frame {
 	__u64 code;			/* PyCodeObject address in the target */
 	__s32 instr_offset;		/* byte offset into the bytecode, -1 = not started */
-	__u32 pad;
+	__u32 code_id;			/* lb_code_id of the code object when captured */
 };
+
+/*
+ * Which code object a frame ran, not just where it lay: a code object freed
+ * and another made at its address (exec, eval, imports) must neither share
+ * a stack nor lend its names. Both sides compute it from the same
+ * LB_CODE_ID_BYTES read at code + code_filename: the co_filename and
+ * co_name pointers and the next one (co_lnotab/co_linetable before 3.11,
+ * co_qualname after), fields a code object never changes.
+ */
+#define LB_CODE_ID_BYTES 24
+
+static inline __u32 lb_code_id(const __u64 f[3])
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		h = (h ^ f[i]) * 0x100000001b3ULL;
+	h ^= h >> 32;
+	return (__u32)h | 1;	/* never 0: 0 = not captured */
+}
 
 #define LB_STACK_TRUNCATED	(1u << 0)	/* deeper than max_depth */
 #define LB_STACK_PY_READ_FAILED	(1u << 1)	/* a frame could not be read */
@@ -268,6 +289,8 @@ enum lb_counter {
 	LB_CNT_STALE_PENDING,		/* entry without return (longjmp/fork), recovered */
 	LB_CNT_FOLLOW_MAP_FULL,		/* LOST: a fork not followed, follow map full */
 	LB_CNT_REATTRIBUTED,		/* objects reused from a free list, moved to their new line */
+	LB_CNT_CODE_GONE,		/* LOST: frames whose code object was replaced before it was named
+					 * (counted by the symboliser, not BPF) */
 	LB_CNT__COUNT,
 };
 

@@ -47,5 +47,9 @@ void symbolizer_forget_process(struct symbolizer *s, pid_t pid);
 /* The resolved form of a stack key, symbolising it now if needed. NULL
  * only on out-of-memory. Unreadable frames come back as "<unknown>". */
 const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key);
+/* Frames shown as unknown because their code object was freed and replaced
+ * before it could be named (LB_CNT_CODE_GONE): of pid, or of every process
+ * ever added (pid 0). */
+uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid);
 
 #endif

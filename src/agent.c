@@ -418,6 +418,7 @@ static void take_snapshots(struct agent *a)
 			a->stats.snapshots++;
 	}
 	if (!tracer_read_counters(a->tracer, a->counters)) {
+		a->counters[LB_CNT_CODE_GONE] = symbolizer_code_gone(a->sym, 0);
 		for (c = 0; c < LB_CNT__COUNT && used < sizeof(text); c++)
 			used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s=%llu",
 						 c ? " " : "", counter_name(c),

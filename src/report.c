@@ -24,6 +24,7 @@ static const char *const counter_names[LB_CNT__COUNT] = {
 	[LB_CNT_STALE_PENDING] = "unreturned_calls",
 	[LB_CNT_FOLLOW_MAP_FULL] = "follow_map_full",
 	[LB_CNT_REATTRIBUTED] = "reused_objects_moved",
+	[LB_CNT_CODE_GONE] = "code_object_gone",
 };
 
 const char *counter_name(enum lb_counter c)
@@ -43,6 +44,7 @@ bool counter_is_loss(enum lb_counter c)
 	case LB_CNT_NATIVE_STACK_FAILED:
 	case LB_CNT_EVENTS_DROPPED:
 	case LB_CNT_FOLLOW_MAP_FULL:
+	case LB_CNT_CODE_GONE:
 		return true;
 	default:
 		return false;

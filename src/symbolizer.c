@@ -24,7 +24,8 @@
 #define MAX_LINETABLE (1 << 20)
 
 struct code_info {
-	uint64_t checked;		/* batch in which it was last checked */
+	uint64_t addr;			/* where it lay */
+	uint32_t id;			/* lb_code_id: which code object it was */
 	uint64_t filename_ptr, name_ptr, linetable_ptr;
 	int firstlineno;
 	int firsttraceable;		/* _co_firsttraceable (3.11+), 0 unknown */
@@ -43,7 +44,8 @@ struct sym_process {
 	unsigned minor;
 	uint64_t code_type;		/* PyCode_Type in the target, 0 unknown */
 	struct lb_py_offsets off;
-	struct u64map codes;		/* code address -> struct code_info */
+	struct u64map codes;		/* code_key(address, id) -> struct code_info */
+	uint64_t code_gone;		/* frames whose code object was replaced before naming */
 	struct proc_maps maps;		/* snapshot, refreshed on a miss */
 	bool have_maps;
 	uint64_t maps_batch;		/* batch of the last refresh */
@@ -55,6 +57,7 @@ struct symbolizer {
 	struct u64map stacks;		/* stack key -> resolved_stack */
 	struct u64map elves;		/* interned host path -> elf_image */
 	uint64_t batch;			/* counts symbolizer_begin_batch calls */
+	uint64_t code_gone;		/* all processes', forgotten ones included */
 };
 
 static void free_code(void *v)
@@ -136,8 +139,10 @@ void symbolizer_forget_process(struct symbolizer *s, pid_t pid)
 	uint64_t *keys;
 	size_t i, n = 0;
 
-	if (p)
+	if (p) {
+		s->code_gone += p->code_gone;
 		free_process(p);
+	}
 	/* collect first: removing shifts entries under a walk */
 	keys = malloc((s->stacks.used + 1) * sizeof(*keys));
 	if (!keys)
@@ -246,70 +251,80 @@ static uint64_t field_ptr(const uint8_t *buf, int16_t off)
 	return v;
 }
 
-/* A code object's names and line table, cached by address. The cache entry
- * is checked against the live object once per batch of new stacks, so a code
- * object freed and replaced at the same address is noticed. Not more often:
- * at one read per frame per stack the symboliser falls behind an importing
- * interpreter, and stacks resolved late find their code objects freed. */
-static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint64_t batch)
+static uint64_t code_key(uint64_t addr, uint32_t id)
+{
+	return (addr ^ ((uint64_t)id << 32)) | 1;	/* never 0 */
+}
+
+/* A code object's names and line table, cached by address and identity
+ * (lb_code_id, captured with the stack). A code object freed and another
+ * made at its address is a different entry, so names are never lent from
+ * one to the other; one already gone when first named is NULL, and
+ * counted. Code objects never change, so an entry is never read again. */
+static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_t id)
 {
 	const struct lb_py_offsets *o = &p->off;
-	struct code_info *c = u64map_get(&p->codes, addr);
+	uint64_t key = code_key(addr, id);
+	struct code_info *c = u64map_get(&p->codes, key);
 	uint8_t buf[CODE_READ_SIZE];
-	uint64_t fname, name, lt;
+	__u64 idf[3];
 	int32_t first = 0;
 
-	if (p->gone || (c && c->checked == batch))
+	if (c && c->addr == addr && c->id == id)
 		return c;
+	if (p->gone)
+		return NULL;
 	if (proc_read_mem(p->pid, addr, buf, sizeof(buf))) {
 		pr_debug("process %d: code object at 0x%" PRIx64 " unreadable", p->pid, addr);
-		return c;
+		return NULL;
 	}
 	/* a code object freed before we got to it (a module body, exec'd
-	 * source) may hold anything now: only a live code object is read */
+	 * source) may hold anything now: only the same live code object */
 	if (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) {
 		pr_debug("process %d: 0x%" PRIx64 " is no longer a code object", p->pid, addr);
-		return c;
+		p->code_gone++;
+		return NULL;
 	}
-	fname = field_ptr(buf, o->code_filename);
-	name = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname : o->code_name);
-	lt = field_ptr(buf, o->code_linetable);
+	if (o->code_filename < 0 || o->code_filename + LB_CODE_ID_BYTES > CODE_READ_SIZE)
+		return NULL;
+	memcpy(idf, buf + o->code_filename, sizeof(idf));
+	if (id && lb_code_id(idf) != id) {
+		pr_debug("process %d: the code object at 0x%" PRIx64 " was replaced", p->pid, addr);
+		p->code_gone++;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (u64map_get(&p->codes, key))
+		free_code(u64map_remove(&p->codes, key));	/* a key collision: newest wins */
+	if (u64map_put(&p->codes, key, c)) {
+		free(c);
+		return NULL;
+	}
+	c->addr = addr;
+	c->id = id;
+	c->filename_ptr = field_ptr(buf, o->code_filename);
+	c->name_ptr = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname :
+						o->code_name);
+	c->linetable_ptr = field_ptr(buf, o->code_linetable);
 	memcpy(&first, buf + o->code_firstlineno, sizeof(first));
-	if (c && c->filename_ptr == fname && c->name_ptr == name && c->linetable_ptr == lt &&
-	    c->firstlineno == first) {
-		c->checked = batch;
-		return c;
-	}
-	if (!c) {
-		c = calloc(1, sizeof(*c));
-		if (!c || u64map_put(&p->codes, addr, c)) {
-			free(c);
-			return NULL;
-		}
-	}
-	free(c->linetable);
-	u64map_clear(&c->lines, NULL);
-	c->checked = batch;
-	c->filename_ptr = fname;
-	c->name_ptr = name;
-	c->linetable_ptr = lt;
 	c->firstlineno = first;
-	c->firsttraceable = 0;
 	if (o->code_firsttraceable != LB_NO_OFFSET &&
 	    o->code_firsttraceable + 4 <= CODE_READ_SIZE)
 		memcpy(&c->firsttraceable, buf + o->code_firsttraceable, sizeof(int32_t));
-	c->file = read_unicode(p, fname);
-	c->function = read_unicode(p, name);
-	if (read_bytes_object(p, lt, &c->linetable, &c->linetable_len))
+	c->file = read_unicode(p, c->filename_ptr);
+	c->function = read_unicode(p, c->name_ptr);
+	if (read_bytes_object(p, c->linetable_ptr, &c->linetable, &c->linetable_len))
 		c->linetable_len = 0;
 	return c;
 }
 
 /* Fills out; false for a frame the interpreter itself does not show. */
-static bool python_frame(struct sym_process *p, const struct lb_frame *f, uint64_t batch,
+static bool python_frame(struct sym_process *p, const struct lb_frame *f,
 			 struct resolved_frame *out)
 {
-	struct code_info *c = code_info(p, f->code, batch);
+	struct code_info *c = code_info(p, f->code, f->code_id);
 	char buf[40];
 	int line = 0;
 
@@ -455,7 +470,7 @@ static struct resolved_stack *resolve(struct symbolizer *s, uint64_t key)
 	for (i = 0; i < nnative && p; i++)
 		native_frame(s, p, st.native[i], i > 0, &r->frames[r->nframes++]);
 	for (i = 0; i < st.depth && p; i++)
-		if (python_frame(p, &st.frames[i], s->batch, &r->frames[r->nframes]))
+		if (python_frame(p, &st.frames[i], &r->frames[r->nframes]))
 			r->nframes++;
 	if (!r->nframes) {
 		r->frames[0].file = strtab_intern("[unknown]");
@@ -477,4 +492,18 @@ const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key
 		return NULL;
 	}
 	return r;
+}
+
+uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid)
+{
+	uint64_t n = pid ? 0 : s->code_gone;
+	size_t i;
+
+	for (i = 0; i < s->procs.cap; i++) {
+		const struct sym_process *p = s->procs.slots[i].value;
+
+		if (s->procs.slots[i].key && p && (!pid || p->pid == pid))
+			n += p->code_gone;
+	}
+	return n;
 }
