@@ -27,6 +27,7 @@ struct diff_row {
 	int64_t bytes_delta, count_delta;
 	bool judged;			/* verdict computed (rows shown) */
 	enum verdict verdict;
+	bool unconfirmed;		/* grew more than the process's memory allows */
 };
 
 struct diff_process {
@@ -41,6 +42,12 @@ struct diff_process {
 	struct diff_row *rows;		/* ranked by bytes_delta, descending */
 	size_t nrows;
 	int64_t total_bytes, total_count, total_bytes_delta, total_count_delta;
+	/* Sampled estimates against what the process really gained over the
+	 * window (private memory: USS or anonymous, whichever grew more) */
+	bool memory_checked;
+	int64_t memory_growth;		/* bytes the process gained */
+	int64_t growth_limit;		/* what a row may claim: see diff.c */
+	size_t unconfirmed;		/* rows over it */
 };
 
 struct diff_result {

@@ -32,6 +32,8 @@ struct py_target {
 	uint64_t type_type_addr;	/* PyType_Type: tells objects from other memory */
 	uint64_t bytes_type_addr;	/* PyBytes_Type, PyUnicode_Type: immutable values */
 	uint64_t unicode_type_addr;	/* whose contents tell one from its successor */
+	uint64_t tuple_type_addr;	/* PyTuple_Type, PyFloat_Type: immutable too, and */
+	uint64_t float_type_addr;	/* reused from free lists at the same address */
 	struct work_clock_loc work_clock; /* link-time (GLOBAL) or interp offset */
 	char why[320];			/* why detection failed, for the user */
 };

@@ -56,8 +56,15 @@ struct session {
 	struct sampled sampled;		/* sampled mode, when sampled.on */
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
-	size_t newref_sites;		/* new-reference probes in (full mode), 0 none */
+	/* new-reference probe points (file offsets, registers), found once */
+	uint64_t *newref_off, *newref_reg;
+	size_t newref_n;
 };
+
+/* Puts the new-reference probes in (always in full mode, with the
+ * allocator probes in sampled mode). 0 or -errno; none found is not an
+ * error (the process then reports as before). */
+int session_attach_new_reference(struct session *s, bool with_libc);
 
 int session_open(struct session *s, const struct session_opts *opts);
 /* One of many sessions on one tracer and symboliser (the agent): they are

@@ -16,6 +16,9 @@ enum verdict {
 	VERDICT_GROWING,	/* grows over the window and still at its end */
 	VERDICT_WARMUP,		/* grew, then flat: stopped before the end */
 	VERDICT_SHRINKING,	/* released over the window */
+	/* Not from a series: `leakbpf diff` sets it on a sampled row that
+	 * claims more growth than the process's own memory shows (src/diff.c) */
+	VERDICT_UNCONFIRMED,
 };
 
 const char *verdict_name(enum verdict v);	/* "growing steadily", ... */

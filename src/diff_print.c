@@ -125,6 +125,13 @@ static void print_process(FILE *out, const struct diff_process *p, size_t limit)
 			fprintf(out, ", average=%s", avg);
 		if (r->judged)
 			fprintf(out, "  [%s]", verdict_name(r->verdict));
+		if (r->unconfirmed) {
+			char gained[32];
+
+			report_format_size(gained, sizeof(gained), p->memory_growth, true);
+			fprintf(out, "\n  (estimate not confirmed: the process's private memory changed %s over the window; an object freed and replaced at the same address looks alive from outside, --mode full counts it exactly)",
+				gained);
+		}
 		fputc('\n', out);
 		print_frames(out, r);
 		fputc('\n', out);
@@ -219,6 +226,17 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 	json_kv_int(w, "total_count", p->total_count);
 	json_kv_int(w, "total_bytes_delta", p->total_bytes_delta);
 	json_kv_int(w, "total_count_delta", p->total_count_delta);
+	/* sampled rows checked against the process's own growth (diff.c) */
+	json_key(w, "memory_check");
+	if (!p->memory_checked) {
+		json_null(w);
+	} else {
+		json_object_begin(w);
+		json_kv_int(w, "process_growth", p->memory_growth);
+		json_kv_int(w, "row_limit", p->growth_limit);
+		json_kv_uint(w, "rows_over", p->unconfirmed);
+		json_object_end(w);
+	}
 	json_key(w, "rows");
 	json_array_begin(w);
 	for (i = 0; i < n; i++) {
@@ -231,6 +249,7 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 			json_string(w, verdict_name(r->verdict));
 		else
 			json_null(w);
+		json_kv_bool(w, "confirmed", !r->unconfirmed);
 		json_key(w, "frames");
 		json_array_begin(w);
 		for (f = 0; f < r->nframes; f++)

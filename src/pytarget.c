@@ -143,6 +143,8 @@ static int describe(struct py_target *t, const struct elf_image *img)
 	t->type_type_addr = symbol_address(img, "PyType_Type", t->load_bias);
 	t->bytes_type_addr = symbol_address(img, "PyBytes_Type", t->load_bias);
 	t->unicode_type_addr = symbol_address(img, "PyUnicode_Type", t->load_bias);
+	t->tuple_type_addr = symbol_address(img, "PyTuple_Type", t->load_bias);
+	t->float_type_addr = symbol_address(img, "PyFloat_Type", t->load_bias);
 	find_work_clock(img, t);
 	return 0;
 }

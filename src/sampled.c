@@ -69,7 +69,8 @@ static bool is_type(void *arg, uint64_t addr)
 	return yes;
 }
 
-/* bytes and str never change while they live (but for their cached hash):
+/* bytes, str, tuples and floats never change while they live (but for a
+ * str's or bytes' cached hash):
  * their size and first bytes of contents tell a value from the next one
  * malloc puts at the same address. Layouts: PyBytesObject is the var header
  * (size at 16), the hash, then the bytes at 32; a str has its length at 16,
@@ -84,6 +85,12 @@ static void mark_stable_body(const struct session *s, const uint8_t *peek, uint6
 
 	if (sh->ident == s->py.bytes_type_addr) {
 		sample_set_body(sh, size, 16, 8, 32, 255);
+	} else if (sh->ident == s->py.tuple_type_addr) {
+		/* size, then the item pointers: a tuple taken back from the
+		 * free list by another line holds other items */
+		sample_set_body(sh, size, 16, 8, 24, 255);
+	} else if (sh->ident == s->py.float_type_addr) {
+		sample_set_body(sh, size, 16, 8, 0, 0);	/* the value */
 	} else if (sh->ident == s->py.unicode_type_addr &&
 		   sh->obj_offset + 36 <= SAMPLE_PEEK - SAMPLE_PEEK_BEFORE) {
 		memcpy(&state, obj + 32, sizeof(state));
@@ -328,6 +335,8 @@ static int open_window(struct session *s)
 			return err;
 		}
 		s->libc_attached = true;
+		/* objects taken from free lists in the window are samples too */
+		session_attach_new_reference(s, true);
 	}
 	if (s->redirect.state == REDIRECT_ON) {
 		err = alloc_redirect_arm(&s->redirect);

@@ -180,15 +180,14 @@ static int start_sampling(struct session *s)
 	return 0;
 }
 
-/* Full mode: objects CPython reuses from its free lists move to the line
- * that reuses them (src/py_newref_sites.c). Without the probes they stay
- * on the line that first allocated the memory: said, not fatal. */
-static void attach_new_reference(struct session *s)
+/* Objects CPython reuses from its free lists move to the line that reuses
+ * them (src/py_newref_sites.c). Found once a session; without them, reused
+ * objects stay on the line that first allocated the memory: said, not fatal. */
+static void find_new_reference_sites(struct session *s)
 {
 	struct elf_image *img = NULL;
 	struct newref_sites sites = { 0 };
-	uint64_t *off = NULL, *reg = NULL;
-	size_t i, n = 0;
+	size_t i;
 	int err = elf_image_open(s->py.host_path, &img);
 
 	if (!err)
@@ -196,28 +195,37 @@ static void attach_new_reference(struct session *s)
 	if (!err && !sites.n)
 		err = -ENOENT;
 	if (!err) {
-		off = calloc(sites.n, sizeof(*off));
-		reg = calloc(sites.n, sizeof(*reg));
-		err = off && reg ? 0 : -ENOMEM;
+		s->newref_off = calloc(sites.n, sizeof(*s->newref_off));
+		s->newref_reg = calloc(sites.n, sizeof(*s->newref_reg));
+		err = s->newref_off && s->newref_reg ? 0 : -ENOMEM;
 	}
 	for (i = 0; !err && i < sites.n; i++)
-		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &off[n])) {
-			reg[n] = sites.v[i].reg;
-			n++;
+		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &s->newref_off[s->newref_n])) {
+			s->newref_reg[s->newref_n] = sites.v[i].reg;
+			s->newref_n++;
 		}
-	if (!err)
-		err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, off, reg, n);
 	if (err)
 		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference sites: %s)",
 			s->pid, strerror(-err));
 	else
-		pr_info("process %d: %zu new-reference sites probed (%zu checks of the flag, %zu without a store)",
-			s->pid, n, sites.flag_reads, sites.unmatched);
-	s->newref_sites = err ? 0 : n;
-	free(off);
-	free(reg);
+		pr_info("process %d: %zu new-reference sites (%zu checks of the flag, %zu without a store)",
+			s->pid, s->newref_n, sites.flag_reads, sites.unmatched);
 	newref_sites_free(&sites);
 	elf_image_close(img);
+}
+
+int session_attach_new_reference(struct session *s, bool with_libc)
+{
+	int err;
+
+	if (!s->newref_n)
+		return 0;
+	err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, s->newref_off,
+					  s->newref_reg, s->newref_n, with_libc);
+	if (err)
+		pr_warn("process %d: new-reference probes not attached (%s): objects reused from free lists stay on their first line",
+			s->pid, strerror(-err));
+	return err;
 }
 
 int session_attach(struct session *s, pid_t pid)
@@ -233,6 +241,8 @@ int session_attach(struct session *s, pid_t pid)
 		memset(&s->container, 0, sizeof(s->container));
 	s->py_status = py_target_detect(pid, &s->py);
 	describe_python(s);
+	if (!s->py_status && !s->opts.no_redirect)
+		find_new_reference_sites(s);
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
 	if (!err)
 		err = write_proc_config(s, s->opts.sampled);
@@ -262,7 +272,7 @@ int session_attach(struct session *s, pid_t pid)
 				pid, redirect_state_name(s->redirect.state), s->redirect.why);
 	}
 	if (!s->opts.sampled && !s->py_status)
-		attach_new_reference(s);
+		session_attach_new_reference(s, false);
 	return 0;
 }
 
@@ -415,6 +425,10 @@ void session_close(struct session *s)
 	session_detach(s);
 	report_history_free(&s->history);
 	sampled_free(&s->sampled);
+	free(s->newref_off);
+	free(s->newref_reg);
+	s->newref_off = s->newref_reg = NULL;
+	s->newref_n = 0;
 	if (s->shared) {
 		if (s->pid > 0) {
 			tracer_forget_pid(s->tracer, s->pid);

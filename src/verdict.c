@@ -30,6 +30,7 @@ const char *verdict_name(enum verdict v)
 	case VERDICT_GROWING: return "growing steadily";
 	case VERDICT_WARMUP: return "grew then flat (warm-up)";
 	case VERDICT_SHRINKING: return "shrinking";
+	case VERDICT_UNCONFIRMED: return "unconfirmed: more than the process gained";
 	default: return "noise";
 	}
 }

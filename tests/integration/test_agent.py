@@ -160,12 +160,14 @@ def diff_json(leakbpf, store, window, *extra):
     doc = json.loads(cp.stdout)
     for p in doc["processes"]:
         for key in ("pid", "ppid", "group", "role", "start_time", "python", "rss", "pss",
-                    "uss", "mode", "estimated", "rows", "lost", "counters"):
+                    "uss", "mode", "estimated", "rows", "lost", "counters", "memory_check"):
             assert key in p, "diff JSON: process without %r: %s" % (key, str(p)[:300])
         prev = None
         for row in p["rows"]:
             assert row["verdict"] in ("growing steadily", "grew then flat (warm-up)",
-                                      "noise", "shrinking"), row["verdict"]
+                                      "noise", "shrinking",
+                                      "unconfirmed: more than the process gained"), row["verdict"]
+            assert row["confirmed"] in (True, False)
             if prev is not None:
                 assert prev >= row["bytes_delta"], "rows not ranked by growth"
             prev = row["bytes_delta"]
