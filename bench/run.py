@@ -402,6 +402,40 @@ def bench_gunicorn(leakbpf, tmp, seconds, sampled_seconds=120):
     return results
 
 
+def bench_accuracy(leakbpf, tmp):
+    """(c): the Flask app's lines, leakbpf record (full mode) against
+    tracemalloc on the same program and interpreter. Rows: the lines where
+    either holds >= 4 KiB, by tracemalloc's bytes."""
+    src = os.path.join(HERE, "flask_accuracy.py")
+    oracle = os.path.join(tmp, "accuracy-tracemalloc.json")
+    report = os.path.join(tmp, "accuracy-leakbpf.json")
+    env = clean_env(PYTHONPATH="/usr/lib/python3/dist-packages")
+    run([PYTHON, src], env=dict(env, LEAK_TRACEMALLOC="1", LEAK_TRACEMALLOC_OUT=oracle))
+    run([leakbpf, "record", "--json", "-o", report, "--limit", "0", "--", PYTHON, src], env=env)
+    tm = {}
+    with open(oracle) as f:
+        for e in json.load(f):
+            key = (e["filename"], e["lineno"])
+            tm[key] = tm.get(key, 0) + e["size"]
+    lb = {}
+    with open(report) as f:
+        doc = json.load(f)
+    for p in doc["processes"]:
+        for r in p["rows"]:
+            fr = [x for x in r["frames"] if x["line"] > 0]
+            if fr:
+                key = (fr[0]["file"], fr[0]["line"])
+                lb[key] = lb.get(key, 0) + r["bytes"]
+    lines = sorted({k for k, v in tm.items() if v >= 4096} | {k for k, v in lb.items() if v >= 4096},
+                   key=lambda k: -tm.get(k, 0))
+    rows = []
+    for k in lines[:25]:
+        a, b = tm.get(k, 0), lb.get(k, 0)
+        rows.append(("%s:%d" % (os.path.basename(k[0]), k[1]), a, b,
+                     (b - a) / a * 100 if a else None))
+    return rows
+
+
 # ---- report ----------------------------------------------------------------
 
 def fmt(v, spec):
@@ -421,7 +455,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("leakbpf")
     ap.add_argument("build")
-    ap.add_argument("--only", default="hits,a,b")
+    ap.add_argument("--only", default="hits,a,b,c")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
     ap.add_argument("--seconds", type=int, default=10, help="wrk run length for (b)")
     ap.add_argument("--sampled-seconds", type=int, default=120,
@@ -474,6 +508,17 @@ def main():
             if "sampled" in name:
                 note += "; ratio against the untraced run of the same length"
             out.append("| %s | %s | %s | %s |" % (name, fmt(rps, "%.0f"), fmt(ratio, "%.3f"), note))
+        out.append("")
+    if "c" in only:
+        log("accuracy (c)")
+        rows = bench_accuracy(args.leakbpf, tmp)
+        out += ["## (c) per-line accuracy against tracemalloc: the Flask app, 3000 requests "
+                "through its test client (`bench/flask_accuracy.py`, Debian python3.11, "
+                "`record`, full mode)", "",
+                "Lines where either holds >= 4 KiB, innermost frame, by tracemalloc's bytes.", "",
+                "| line | tracemalloc (B) | leakbpf (B) | difference |", "|---|---|---|---|"]
+        for name, a, b, d in rows:
+            out.append("| %s | %d | %d | %s |" % (name, a, b, fmt(d, "%+.1f%%")))
         out.append("")
     shutil.rmtree(tmp, ignore_errors=True)
     text = "\n".join(out) + "\n"

@@ -411,7 +411,7 @@ static __always_inline __u64 cookie_register(struct pt_regs *ctx, __u64 reg)
  * a pre-header too) and how big it is (_PyObject_VAR_SIZE plus those).
  * False if op's type cannot be read. */
 struct object_extent {
-	__u64 block, size;
+	__u64 block, size, type;
 };
 
 #define TYPE_BASICSIZE_OFFSET 32	/* tp_basicsize, tp_itemsize follow */
@@ -439,6 +439,7 @@ static __always_inline bool object_extent(const struct lb_proc *proc, __u64 op,
 	if (n < 0)
 		n = -n;		/* ints keep their sign in ob_size */
 	e->block = op - pre;
+	e->type = type;
 	e->size = pre + (((__u64)sizes[0] + (__u64)sizes[1] * (__u64)n + 7) & ~7ULL);
 	return sizes[0] > 0 && e->size < (1ULL << 32);
 }
@@ -474,12 +475,16 @@ int BPF_KPROBE(new_reference)
 	k.addr = e.block;
 	a = bpf_map_lookup_elem(&allocs, &k);
 	if (!a) {
-		/* Sampled mode, in a window: an object taken from a free list
-		 * is an allocation the window caught, sized from its type
-		 * (its liveness is read from outside later). Full mode keeps
+		/* Sampled mode, in a window: a tuple or float taken from a
+		 * free list is an allocation the window caught, sized from its
+		 * type; its liveness is read from outside later, by its
+		 * contents (frames, lists and dicts are reused whole at the same
+		 * address by the same code: they would look alive forever, and
+		 * 3.8-3.10's zombie frames once made 200 such rows). Full mode keeps
 		 * to what it saw allocated: a block from before the attach
 		 * may die into pymalloc, unseen, and look leaked forever. */
-		if (proc->flags & LB_PROC_SAMPLED)
+		if ((proc->flags & LB_PROC_SAMPLED) &&
+		    (e.type == proc->reuse_sample_types[0] || e.type == proc->reuse_sample_types[1]))
 			remember_block(ctx, tgid, tid, proc, e.block, e.size, LB_KIND_HEAP, 0);
 		return 0;
 	}

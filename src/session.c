@@ -73,6 +73,8 @@ static int write_proc_config(struct session *s, bool sampled)
 		proc.flags |= LB_PROC_PYTHON;
 		proc.max_depth = s->opts.max_depth;
 		proc.preheader_flags = py_preheader_flags(s->py.minor);
+		proc.reuse_sample_types[0] = s->py.tuple_type_addr;
+		proc.reuse_sample_types[1] = s->py.float_type_addr;
 		proc.off = s->py.off;
 		if (s->opts.stop_at_finalize && s->py.finalize_offset)
 			proc.flags |= LB_PROC_STOP_AT_FINALIZE;

@@ -83,6 +83,13 @@ static void free_elf(void *v)
 	elf_image_close(v);
 }
 
+static bool stack_known(void *ctx, uint64_t key)
+{
+	struct symbolizer *s = ctx;
+
+	return u64map_get(&s->stacks, key) != NULL;
+}
+
 int symbolizer_new(struct tracer *tr, struct symbolizer **out)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -90,6 +97,8 @@ int symbolizer_new(struct tracer *tr, struct symbolizer **out)
 	if (!s)
 		return -ENOMEM;
 	s->tracer = tr;
+	/* what we named may leave the BPF maps: we keep the names */
+	tracer_keep_stacks_known_to(tr, stack_known, s);
 	*out = s;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "elf_image.h"
@@ -17,6 +18,7 @@
 #include "probe_point.h"
 #include "uprobe_set.h"
 #include "proc.h"
+#include "u64map.h"
 
 /* The probed libc functions. Optional ones are absent from some libcs
  * (reallocarray before glibc 2.26, pvalloc on musl). Every entry goes to
@@ -67,6 +69,13 @@ struct tracer {
 	void *process_ctx;
 	struct bpf_link *follow_links[3];
 	int ncpus;
+	/* idle stacks leave the maps (tracer_prune_idle_stacks) */
+	tracer_stack_known_fn stack_known;
+	void *stack_known_ctx;
+	struct u64map idle;		/* stack key -> its `allocs` + 1 when last seen at zero */
+	uint64_t new_stacks;		/* since the last sweep */
+	uint64_t last_sweep_ns;
+	uint64_t pruned;
 };
 
 static int keep_link(struct tracer *t, pid_t pid, struct uprobe_set *set)
@@ -94,6 +103,7 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 		return 0;
 	if (ev->type != LB_EVENT_NEW_STACK)
 		return t->process_fn ? t->process_fn(t->process_ctx, ev) : 0;
+	t->new_stacks++;
 	return t->event_fn ? t->event_fn(t->event_ctx, ev) : 0;
 }
 
@@ -175,6 +185,7 @@ void tracer_free(struct tracer *t)
 	for (i = 0; i < t->nlinks; i++)
 		uprobe_set_destroy(t->links[i].set);
 	free(t->links);
+	u64map_clear(&t->idle, NULL);
 	ring_buffer__free(t->rb);
 	leakbpf_bpf__destroy(t->skel);
 	free(t);
@@ -453,13 +464,87 @@ int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc)
 	return 0;
 }
 
+/* A stack's totals at zero, and no allocation there since the previous
+ * sweep (its cumulative count unchanged): nothing refers to it but the
+ * symboliser's copy. */
+static bool idle_stack(int fd, const void *key, void *arg)
+{
+	struct tracer *t = arg;
+	uint64_t k = *(const uint64_t *)key;
+	struct lb_totals tot;
+	uintptr_t seen;
+
+	if (k == LB_STACK_KEY_OVERFLOW || bpf_map_lookup_elem(fd, key, &tot))
+		return false;
+	if (tot.bytes || tot.count) {
+		u64map_remove(&t->idle, k);
+		return false;
+	}
+	seen = (uintptr_t)u64map_get(&t->idle, k);
+	if (seen && seen - 1 == tot.allocs && t->stack_known(t->stack_known_ctx, k))
+		return true;
+	u64map_put(&t->idle, k, (void *)(uintptr_t)(tot.allocs + 1));
+	return false;
+}
+
+int tracer_prune_idle_stacks(struct tracer *t)
+{
+	int totals = bpf_map__fd(t->skel->maps.totals), stacks = bpf_map__fd(t->skel->maps.stacks);
+	uint8_t *keys = NULL;
+	size_t n = 0, i;
+	int err;
+
+	if (!t->stack_known)
+		return 0;
+	err = collect_keys(totals, sizeof(uint64_t), idle_stack, t, &keys, &n);
+	if (err)
+		return err;
+	for (i = 0; i < n; i++) {
+		uint64_t k;
+
+		memcpy(&k, keys + i * sizeof(k), sizeof(k));
+		bpf_map_delete_elem(stacks, &k);
+		bpf_map_delete_elem(totals, &k);
+		u64map_remove(&t->idle, k);
+	}
+	free(keys);
+	t->pruned += n;
+	return (int)n;
+}
+
+void tracer_keep_stacks_known_to(struct tracer *t, tracer_stack_known_fn fn, void *ctx)
+{
+	t->stack_known = fn;
+	t->stack_known_ctx = ctx;
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx)
 {
+	uint64_t now;
 	int n;
 
 	t->event_fn = fn;
 	t->event_ctx = ctx;
 	n = ring_buffer__poll(t->rb, timeout_ms);
+	/* Stacks are never taken out by BPF: an importing interpreter or a
+	 * busy framework makes more distinct ones than the map holds (Flask's
+	 * import alone filled 65,536 and left the app's own lines
+	 * unattributed). Once a second, while new ones arrive, those idle
+	 * since the last sweep go. */
+	now = monotonic_ns();
+	if (t->new_stacks && now - t->last_sweep_ns >= 1000000000ull) {
+		t->last_sweep_ns = now;
+		t->new_stacks = 0;
+		tracer_prune_idle_stacks(t);
+	}
 	if (n == -EINTR)
 		return 0;
 	return n;

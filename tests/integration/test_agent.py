@@ -62,12 +62,15 @@ def read(path):
 
 
 class Gunicorn:
-    def __init__(self, spawn, tmp_path, workers, max_requests=0, **env):
+    def __init__(self, spawn, tmp_path, workers, max_requests=0, python=GUNICORN_PY, **env):
         if not gunicorn_available():
             pytest.skip("python3-gunicorn / python3-flask not installed")
+        if python != GUNICORN_PY:
+            # Debian's gunicorn and Flask work with every pyenv interpreter
+            env.setdefault("PYTHONPATH", "/usr/lib/python3/dist-packages")
         self.port = free_port()
         self.log = tmp_path / "gunicorn.log"
-        args = [GUNICORN_PY, "-m", "gunicorn", "--preload", "-w", str(workers),
+        args = [python, "-m", "gunicorn", "--preload", "-w", str(workers),
                 "-b", "127.0.0.1:%d" % self.port, "--chdir", os.path.dirname(APP)]
         if max_requests:
             args += ["--max-requests", str(max_requests)]
