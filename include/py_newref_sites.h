@@ -68,6 +68,12 @@ int newref_flag(const struct elf_image *img, unsigned minor, uint64_t *flag_vadd
 /* Both: every site of img's .text. 0 or -errno; out initialised always. */
 int newref_sites_find(const struct elf_image *img, unsigned minor, struct newref_sites *out);
 
+/* newref_sites_find for the file at path (img opened from it), answered
+ * from the last few files scanned when it is the same file (device,
+ * inode, size, mtime). */
+int newref_sites_find_file(const char *path, const struct elf_image *img, unsigned minor,
+			   struct newref_sites *out);
+
 void newref_sites_free(struct newref_sites *s);
 
 /* tp_flags bits that put a two-pointer pre-header before an object's GC

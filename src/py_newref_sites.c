@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "leakbpf_shared.h"
 #include "x86_decoder.h"
@@ -538,4 +539,73 @@ uint32_t py_preheader_flags(unsigned minor)
 	if (minor == 11)
 		return managed_dict;
 	return minor >= 12 ? managed_weakref | managed_dict : 0;
+}
+
+/* The agent attaches to every worker of a service, all running one
+ * interpreter binary: scanning its .text costs ~0.3 s, so the last few
+ * binaries' sites are kept, by file identity. */
+#define SITE_CACHE 8
+
+struct cached_sites {
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+	unsigned minor;
+	struct newref_sites sites;
+	uint64_t used;
+};
+
+static struct cached_sites site_cache[SITE_CACHE];
+static uint64_t site_cache_clock;
+
+static int copy_sites(const struct newref_sites *from, struct newref_sites *to)
+{
+	*to = *from;
+	to->v = malloc((from->n ? from->n : 1) * sizeof(*to->v));
+	if (!to->v)
+		return -ENOMEM;
+	memcpy(to->v, from->v, from->n * sizeof(*to->v));
+	to->cap = from->n;
+	return 0;
+}
+
+int newref_sites_find_file(const char *path, const struct elf_image *img, unsigned minor,
+			   struct newref_sites *out)
+{
+	struct cached_sites *slot = &site_cache[0];
+	struct stat st;
+	size_t i;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (stat(path, &st))
+		return newref_sites_find(img, minor, out);
+	for (i = 0; i < SITE_CACHE; i++) {
+		struct cached_sites *c = &site_cache[i];
+
+		if (c->used && c->dev == st.st_dev && c->ino == st.st_ino && c->size == st.st_size &&
+		    c->mtime.tv_sec == st.st_mtim.tv_sec && c->mtime.tv_nsec == st.st_mtim.tv_nsec &&
+		    c->minor == minor) {
+			c->used = ++site_cache_clock;
+			return copy_sites(&c->sites, out);
+		}
+		if (c->used < slot->used)
+			slot = c;	/* least recently used */
+	}
+	err = newref_sites_find(img, minor, out);
+	if (err)
+		return err;
+	newref_sites_free(&slot->sites);
+	if (copy_sites(out, &slot->sites)) {
+		slot->used = 0;
+		return 0;
+	}
+	slot->dev = st.st_dev;
+	slot->ino = st.st_ino;
+	slot->size = st.st_size;
+	slot->mtime = st.st_mtim;
+	slot->minor = minor;
+	slot->used = ++site_cache_clock;
+	return 0;
 }

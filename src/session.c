@@ -193,7 +193,7 @@ static void find_new_reference_sites(struct session *s)
 	int err = elf_image_open(s->py.host_path, &img);
 
 	if (!err)
-		err = newref_sites_find(img, s->py.minor, &sites);
+		err = newref_sites_find_file(s->py.host_path, img, s->py.minor, &sites);
 	if (!err && !sites.n)
 		err = -ENOENT;
 	if (!err) {

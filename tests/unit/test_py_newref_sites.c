@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testing.h"
@@ -174,6 +175,35 @@ static void test_interpreter(const struct interp *in)
 	elf_image_close(img);
 }
 
+/* The second look at the same file comes from the cache: same sites. */
+static void test_cache(void)
+{
+	const char *path = "/usr/bin/python3.11";
+	struct newref_sites a, b;
+	struct elf_image *img;
+	struct timespec t0, t1, t2;
+	double first, second;
+
+	if (access(path, R_OK) || elf_image_open(path, &img)) {
+		printf("skip cache: %s not installed\n", path);
+		skipped++;
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(!newref_sites_find_file(path, img, 11, &a), "first scan");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(!newref_sites_find_file(path, img, 11, &b), "second look");
+	clock_gettime(CLOCK_MONOTONIC, &t2);
+	first = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	second = (t2.tv_sec - t1.tv_sec) + (t2.tv_nsec - t1.tv_nsec) / 1e9;
+	CHECK(a.n == b.n && a.n && !memcmp(a.v, b.v, a.n * sizeof(*a.v)),
+	      "cached sites equal (%zu, %zu)", a.n, b.n);
+	CHECK(second * 10 < first, "cached look %.4f s vs scan %.4f s", second, first);
+	newref_sites_free(&a);
+	newref_sites_free(&b);
+	elf_image_close(img);
+}
+
 int main(void)
 {
 	size_t i;
@@ -182,6 +212,7 @@ int main(void)
 	test_before_check();
 	for (i = 0; i < sizeof(interps) / sizeof(interps[0]); i++)
 		test_interpreter(&interps[i]);
+	test_cache();
 	printf("%d skipped (interpreters not installed)\n", skipped);
 	return tests_summary();
 }
