@@ -26,6 +26,7 @@
 struct code_info {
 	uint64_t addr;			/* where it lay */
 	uint32_t id;			/* lb_code_id: which code object it was */
+	bool gone;			/* replaced before we named it: stays unknown */
 	uint64_t filename_ptr, name_ptr, linetable_ptr;
 	int firstlineno;
 	int firsttraceable;		/* _co_firsttraceable (3.11+), 0 unknown */
@@ -279,6 +280,8 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_
 	__u64 idf[3];
 	int32_t first = 0;
 
+	bool gone;
+
 	if (c && c->addr == addr && c->id == id)
 		return c;
 	if (p->gone)
@@ -287,21 +290,17 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_
 		pr_debug("process %d: code object at 0x%" PRIx64 " unreadable", p->pid, addr);
 		return NULL;
 	}
-	/* a code object freed before we got to it (a module body, exec'd
-	 * source) may hold anything now: only the same live code object */
-	if (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) {
-		pr_debug("process %d: 0x%" PRIx64 " is no longer a code object", p->pid, addr);
-		p->code_gone++;
-		return NULL;
-	}
 	if (o->code_filename < 0 || o->code_filename + LB_CODE_ID_BYTES > CODE_READ_SIZE)
 		return NULL;
+	/* a code object freed before we got to it (a module body, exec'd
+	 * source) may hold anything now: only the same live code object.
+	 * Remembered either way: other stacks share the frame. */
 	memcpy(idf, buf + o->code_filename, sizeof(idf));
-	if (id && lb_code_id(idf) != id) {
-		pr_debug("process %d: the code object at 0x%" PRIx64 " was replaced", p->pid, addr);
-		p->code_gone++;
-		return NULL;
-	}
+	gone = (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) ||
+	       (id && lb_code_id(idf) != id);
+	if (gone)
+		pr_debug("process %d: the code object at 0x%" PRIx64 " was freed or replaced",
+			 p->pid, addr);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
@@ -313,6 +312,9 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_
 	}
 	c->addr = addr;
 	c->id = id;
+	c->gone = gone;
+	if (gone)
+		return c;
 	c->filename_ptr = field_ptr(buf, o->code_filename);
 	c->name_ptr = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname :
 						o->code_name);
@@ -343,6 +345,8 @@ static bool python_frame(struct sym_process *p, const struct lb_frame *f,
 	if (c && c->firsttraceable > 0 && f->instr_offset >= 0 &&
 	    f->instr_offset < 2 * c->firsttraceable)
 		return false;
+	if (c && c->gone)
+		p->code_gone++;
 	if (!c || !c->file) {
 		snprintf(buf, sizeof(buf), "<code 0x%" PRIx64 ">", (uint64_t)f->code);
 		out->file = strtab_intern("<unknown>");

@@ -467,49 +467,72 @@ int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc)
 /* A stack's totals at zero, and no allocation there since the previous
  * sweep (its cumulative count unchanged): nothing refers to it but the
  * symboliser's copy. */
-static bool idle_stack(int fd, const void *key, void *arg)
+static bool idle_stack(struct tracer *t, uint64_t k, const struct lb_totals *tot)
 {
-	struct tracer *t = arg;
-	uint64_t k = *(const uint64_t *)key;
-	struct lb_totals tot;
 	uintptr_t seen;
 
-	if (k == LB_STACK_KEY_OVERFLOW || bpf_map_lookup_elem(fd, key, &tot))
+	if (k == LB_STACK_KEY_OVERFLOW)
 		return false;
-	if (tot.bytes || tot.count) {
+	if (tot->bytes || tot->count) {
 		u64map_remove(&t->idle, k);
 		return false;
 	}
 	seen = (uintptr_t)u64map_get(&t->idle, k);
-	if (seen && seen - 1 == tot.allocs && t->stack_known(t->stack_known_ctx, k))
+	if (seen && seen - 1 == tot->allocs && t->stack_known(t->stack_known_ctx, k))
 		return true;
-	u64map_put(&t->idle, k, (void *)(uintptr_t)(tot.allocs + 1));
+	u64map_put(&t->idle, k, (void *)(uintptr_t)(tot->allocs + 1));
 	return false;
 }
+
+#define PRUNE_BATCH 4096
 
 int tracer_prune_idle_stacks(struct tracer *t)
 {
 	int totals = bpf_map__fd(t->skel->maps.totals), stacks = bpf_map__fd(t->skel->maps.stacks);
-	uint8_t *keys = NULL;
-	size_t n = 0, i;
-	int err;
+	static uint64_t keys[PRUNE_BATCH];
+	static struct lb_totals vals[PRUNE_BATCH];
+	uint64_t token = 0, *dead = NULL;
+	size_t ndead = 0, cap = 0, i;
+	bool first = true, more = true;
 
 	if (!t->stack_known)
 		return 0;
-	err = collect_keys(totals, sizeof(uint64_t), idle_stack, t, &keys, &n);
-	if (err)
-		return err;
-	for (i = 0; i < n; i++) {
-		uint64_t k;
+	/* batched: one system call per few thousand entries, where a walk
+	 * takes two per entry (~100 ms for a full map) */
+	while (more) {
+		__u32 n = PRUNE_BATCH;
+		int err = bpf_map_lookup_batch(totals, first ? NULL : &token, &token, keys, vals, &n,
+					       NULL);
 
-		memcpy(&k, keys + i * sizeof(k), sizeof(k));
-		bpf_map_delete_elem(stacks, &k);
-		bpf_map_delete_elem(totals, &k);
-		u64map_remove(&t->idle, k);
+		if (err && errno != ENOENT) {
+			free(dead);
+			return -errno;
+		}
+		more = !err;
+		first = false;
+		for (i = 0; i < n; i++) {
+			if (!idle_stack(t, keys[i], &vals[i]))
+				continue;
+			if (ndead == cap) {
+				uint64_t *v = realloc(dead, (cap = cap ? cap * 2 : 1024) * sizeof(*v));
+
+				if (!v) {
+					free(dead);
+					return -ENOMEM;
+				}
+				dead = v;
+			}
+			dead[ndead++] = keys[i];
+		}
 	}
-	free(keys);
-	t->pruned += n;
-	return (int)n;
+	for (i = 0; i < ndead; i++) {
+		bpf_map_delete_elem(stacks, &dead[i]);
+		bpf_map_delete_elem(totals, &dead[i]);
+		u64map_remove(&t->idle, dead[i]);
+	}
+	free(dead);
+	t->pruned += ndead;
+	return (int)ndead;
 }
 
 void tracer_keep_stacks_known_to(struct tracer *t, tracer_stack_known_fn fn, void *ctx)
@@ -540,7 +563,10 @@ int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, voi
 	 * unattributed). Once a second, while new ones arrive, those idle
 	 * since the last sweep go. */
 	now = monotonic_ns();
-	if (t->new_stacks && now - t->last_sweep_ns >= 1000000000ull) {
+	/* every second, or every quarter second while thousands arrive (an
+	 * import) */
+	if (t->new_stacks &&
+	    now - t->last_sweep_ns >= (t->new_stacks > 1000 ? 250000000ull : 1000000000ull)) {
 		t->last_sweep_ns = now;
 		t->new_stacks = 0;
 		tracer_prune_idle_stacks(t);
