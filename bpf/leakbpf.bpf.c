@@ -162,10 +162,10 @@ static __always_inline void remember_free(__u32 tgid, __u64 addr)
 
 static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
 					   const struct lb_proc *proc, __u64 addr,
-					   __u64 size, __u32 kind, __u16 flags)
+					   __u64 size, __u32 kind)
 {
 	struct lb_alloc_key k = { .addr = addr, .pid = tgid };
-	struct lb_alloc a = { .size = size, .pid = tgid, .kind = kind, .flags = flags };
+	struct lb_alloc a = { .size = size, .pid = tgid, .kind = kind, .flags = LB_ALLOC_FRESH };
 	struct lb_totals *t;
 
 	/* A block we still hold at this address was freed where we could not
@@ -277,7 +277,7 @@ static __always_inline int on_return(struct pt_regs *ctx, struct lb_proc *proc, 
 		return 0;
 	}
 	remember_block(ctx, tgid, tid, proc, addr, p.size,
-		       p.fn == LB_FN_MMAP ? LB_KIND_MMAP : LB_KIND_HEAP, LB_ALLOC_FRESH);
+		       p.fn == LB_FN_MMAP ? LB_KIND_MMAP : LB_KIND_HEAP);
 	return 0;
 }
 
@@ -406,42 +406,22 @@ static __always_inline __u64 cookie_register(struct pt_regs *ctx, __u64 reg)
 	return reg < LB_REG__COUNT ? regs[reg] : 0;
 }
 
-/* The object at op as the allocator saw it: where its memory starts (GC
- * objects carry a header before it, and 3.11+ objects with a managed dict
- * a pre-header too) and how big it is (_PyObject_VAR_SIZE plus those).
- * False if op's type cannot be read. */
-struct object_extent {
-	__u64 block, size, type;
-};
-
-#define TYPE_BASICSIZE_OFFSET 32	/* tp_basicsize, tp_itemsize follow */
-#define VAR_OBJECT_SIZE_OFFSET 16	/* ob_size */
-
-static __always_inline bool object_extent(const struct lb_proc *proc, __u64 op,
-					  struct object_extent *e)
+/* Where the memory of the object at op starts: GC objects carry a header
+ * before it, and (3.11+) objects with a managed dict a pre-header too.
+ * 0 if op's type cannot be read. */
+static __always_inline __u64 object_block(const struct lb_proc *proc, __u64 op)
 {
-	__u64 type = 0, tp_flags = 0, pre = 0;
-	__s64 sizes[2] = {}, n = 0;
+	__u64 type = 0, tp_flags = 0, block = op;
 
 	if (bpf_probe_read_user(&type, sizeof(type), (const void *)(op + 8)) || !type ||
 	    bpf_probe_read_user(&tp_flags, sizeof(tp_flags),
-				(const void *)(type + LB_TYPE_FLAGS_OFFSET)) ||
-	    bpf_probe_read_user(sizes, sizeof(sizes),
-				(const void *)(type + TYPE_BASICSIZE_OFFSET)))
-		return false;
+				(const void *)(type + LB_TYPE_FLAGS_OFFSET)))
+		return 0;
 	if (tp_flags & LB_TPFLAGS_HAVE_GC)
-		pre += LB_GC_HEADER_SIZE;
+		block -= LB_GC_HEADER_SIZE;
 	if (tp_flags & proc->preheader_flags)
-		pre += LB_PREHEADER_SIZE;
-	if (sizes[1] && bpf_probe_read_user(&n, sizeof(n),
-					    (const void *)(op + VAR_OBJECT_SIZE_OFFSET)))
-		return false;
-	if (n < 0)
-		n = -n;		/* ints keep their sign in ob_size */
-	e->block = op - pre;
-	e->type = type;
-	e->size = pre + (((__u64)sizes[0] + (__u64)sizes[1] * (__u64)n + 7) & ~7ULL);
-	return sizes[0] > 0 && e->size < (1ULL << 32);
+		block -= LB_PREHEADER_SIZE;
+	return block;
 }
 
 /*
@@ -468,26 +448,12 @@ int BPF_KPROBE(new_reference)
 		return 0;
 	if ((proc->flags & (LB_PROC_SAMPLED | LB_PROC_WINDOW)) == LB_PROC_SAMPLED)
 		return 0;
-	struct object_extent e;
-
-	if (!object_extent(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)), &e))
+	k.addr = object_block(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)));
+	if (!k.addr)
 		return 0;
-	k.addr = e.block;
 	a = bpf_map_lookup_elem(&allocs, &k);
-	if (!a) {
-		/* Sampled mode, in a window: a tuple or float taken from a
-		 * free list is an allocation the window caught, sized from its
-		 * type; its liveness is read from outside later, by its
-		 * contents (frames, lists and dicts are reused whole at the same
-		 * address by the same code: they would look alive forever, and
-		 * 3.8-3.10's zombie frames once made 200 such rows). Full mode keeps
-		 * to what it saw allocated: a block from before the attach
-		 * may die into pymalloc, unseen, and look leaked forever. */
-		if ((proc->flags & LB_PROC_SAMPLED) &&
-		    (e.type == proc->reuse_sample_types[0] || e.type == proc->reuse_sample_types[1]))
-			remember_block(ctx, tgid, tid, proc, e.block, e.size, LB_KIND_HEAP, 0);
-		return 0;
-	}
+	if (!a)
+		return 0;	/* allocated before attach: its size is unknown */
 	if (a->flags & LB_ALLOC_FRESH) {
 		a->flags &= ~LB_ALLOC_FRESH;
 		return 0;

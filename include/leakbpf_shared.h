@@ -128,10 +128,6 @@ struct lb_proc {
 	 * header: Py_TPFLAGS_MANAGED_DICT in 3.11, _PREHEADER from 3.12 */
 	__u32 preheader_flags;
 	__u32 pad;
-	/* Sampled mode: types whose objects, taken from a free list inside a
-	 * window, become samples (tuple, float: their contents tell a live one
-	 * from its successor at the same address; see src/sampled.c). 0 = none */
-	__u64 reuse_sample_types[2];
 	struct lb_py_offsets off;
 };
 

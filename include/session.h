@@ -61,10 +61,6 @@ struct session {
 	size_t newref_n;
 };
 
-/* Puts the new-reference probes in (always in full mode, with the
- * allocator probes in sampled mode). 0 or -errno; none found is not an
- * error (the process then reports as before). */
-int session_attach_new_reference(struct session *s, bool with_libc);
 
 int session_open(struct session *s, const struct session_opts *opts);
 /* One of many sessions on one tracer and symboliser (the agent): they are

@@ -30,11 +30,9 @@ int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   uint64_t offset);
 /* New-reference probes (src/py_newref_sites.c): n branches at file offsets
  * of the interpreter ELF, each with the register (enum lb_reg) that holds
- * the object there. Kept until tracer_detach_pid, or, with_libc, removed
- * with the allocator probes (sampled mode's windows). */
+ * the object there. Kept until tracer_detach_pid. */
 int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
-				const uint64_t *offsets, const uint64_t *regs, size_t n,
-				bool with_libc);
+				const uint64_t *offsets, const uint64_t *regs, size_t n);
 /* One-shot stop (SIGURG to the thread) at a file offset; detach with
  * tracer_detach_stop once it fired. */
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path,

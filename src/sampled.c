@@ -335,8 +335,6 @@ static int open_window(struct session *s)
 			return err;
 		}
 		s->libc_attached = true;
-		/* objects taken from free lists in the window are samples too */
-		session_attach_new_reference(s, true);
 	}
 	if (s->redirect.state == REDIRECT_ON) {
 		err = alloc_redirect_arm(&s->redirect);

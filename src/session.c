@@ -73,8 +73,6 @@ static int write_proc_config(struct session *s, bool sampled)
 		proc.flags |= LB_PROC_PYTHON;
 		proc.max_depth = s->opts.max_depth;
 		proc.preheader_flags = py_preheader_flags(s->py.minor);
-		proc.reuse_sample_types[0] = s->py.tuple_type_addr;
-		proc.reuse_sample_types[1] = s->py.float_type_addr;
 		proc.off = s->py.off;
 		if (s->opts.stop_at_finalize && s->py.finalize_offset)
 			proc.flags |= LB_PROC_STOP_AT_FINALIZE;
@@ -216,14 +214,21 @@ static void find_new_reference_sites(struct session *s)
 	elf_image_close(img);
 }
 
-int session_attach_new_reference(struct session *s, bool with_libc)
+/* Full mode only: in sampled mode the probes would go in with every
+ * window, and a trap per object created there about doubled a window's
+ * cost (churn_leak at a 2% budget got 2 windows in 20 s instead of 3+),
+ * which the governor pays for in fewer windows. */
+static int attach_new_reference(struct session *s)
 {
 	int err;
 
+	if (s->opts.no_redirect)
+		return 0;	/* pymalloc's objects stay invisible: nothing to move */
+	find_new_reference_sites(s);
 	if (!s->newref_n)
 		return 0;
 	err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, s->newref_off,
-					  s->newref_reg, s->newref_n, with_libc);
+					  s->newref_reg, s->newref_n);
 	if (err)
 		pr_warn("process %d: new-reference probes not attached (%s): objects reused from free lists stay on their first line",
 			s->pid, strerror(-err));
@@ -243,8 +248,7 @@ int session_attach(struct session *s, pid_t pid)
 		memset(&s->container, 0, sizeof(s->container));
 	s->py_status = py_target_detect(pid, &s->py);
 	describe_python(s);
-	if (!s->py_status && !s->opts.no_redirect)
-		find_new_reference_sites(s);
+
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
 	if (!err)
 		err = write_proc_config(s, s->opts.sampled);
@@ -274,7 +278,7 @@ int session_attach(struct session *s, pid_t pid)
 				pid, redirect_state_name(s->redirect.state), s->redirect.why);
 	}
 	if (!s->opts.sampled && !s->py_status)
-		session_attach_new_reference(s, false);
+		attach_new_reference(s);
 	return 0;
 }
 

@@ -304,15 +304,10 @@ int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 }
 
 int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
-				const uint64_t *offsets, const uint64_t *regs, size_t n,
-				bool with_libc)
+				const uint64_t *offsets, const uint64_t *regs, size_t n)
 {
-	int err = attach_kept(t, t->skel->progs.new_reference, pid, host_path, offsets, regs, n,
-			      false);
-
-	if (!err && with_libc)
-		t->links[t->nlinks - 1].libc = true;
-	return err;
+	return attach_kept(t, t->skel->progs.new_reference, pid, host_path, offsets, regs, n,
+			   false);
 }
 
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
