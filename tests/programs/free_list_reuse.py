@@ -15,9 +15,7 @@ statistics('lineno') as JSON to LEAK_TRACEMALLOC_OUT at the end (the oracle).
 import os
 import sys
 
-if os.environ.get("LEAK_TRACEMALLOC") == "1":
-    import tracemalloc
-    tracemalloc.start()
+import tracemalloc_oracle  # first: starts tracemalloc when asked
 
 N = int(os.environ.get("LEAK_N", "1500"))
 KEPT = {}
@@ -99,27 +97,12 @@ ROUNDS = [round_float, round_int, round_tuple, round_list, round_dict, round_set
           round_str, round_bytes, round_instance]
 
 
-def dump_tracemalloc():
-    if os.environ.get("LEAK_TRACEMALLOC") != "1":
-        return
-    import json
-    import tracemalloc
-    snap = tracemalloc.take_snapshot()
-    stats = [
-        {"filename": s.traceback[0].filename, "lineno": s.traceback[0].lineno,
-         "size": s.size, "count": s.count}
-        for s in snap.statistics("lineno")
-        if s.traceback[0].filename == __file__
-    ]
-    with open(os.environ["LEAK_TRACEMALLOC_OUT"], "w") as f:
-        json.dump(stats, f)
-
 
 def main():
     for i in range(N):
         for r in ROUNDS:
             r(i)
-    dump_tracemalloc()
+    tracemalloc_oracle.dump(__file__)
     sys.stdout.write("free_list_reuse pid=%d leaked=%d\n" % (
         os.getpid(), sum(len(v) for v in KEPT.values())))
 

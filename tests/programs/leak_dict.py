@@ -11,9 +11,7 @@ in LEAK_TRACEMALLOC_OUT.
 import os
 import sys
 
-if os.environ.get("LEAK_TRACEMALLOC") == "1":
-    import tracemalloc
-    tracemalloc.start()
+import tracemalloc_oracle  # first: starts tracemalloc when asked
 
 N = int(os.environ.get("LEAK_N", "2000"))
 CACHE = {}
@@ -24,25 +22,10 @@ def leak_dicts(n):
         CACHE[i] = {"a": i, "b": -i}  # LEAK
 
 
-def dump_tracemalloc():
-    if os.environ.get("LEAK_TRACEMALLOC") != "1":
-        return
-    import tracemalloc
-    snap = tracemalloc.take_snapshot()
-    stats = [
-        {"filename": s.traceback[0].filename, "lineno": s.traceback[0].lineno,
-         "size": s.size, "count": s.count}
-        for s in snap.statistics("lineno")
-        if s.traceback[0].filename == __file__
-    ]
-    import json
-    with open(os.environ["LEAK_TRACEMALLOC_OUT"], "w") as f:
-        json.dump(stats, f)
-
 
 def main():
     leak_dicts(N)  # CALL-LEAK
-    dump_tracemalloc()
+    tracemalloc_oracle.dump(__file__)
     sys.stdout.write("leak_dict pid=%d leaked=%d\n" % (os.getpid(), len(CACHE)))
 
 
