@@ -169,8 +169,9 @@ static int count_snapshots(struct store *st, struct diff_process *p)
  * MEMCHECK_FACTOR times the process's private growth plus MEMCHECK_SLACK:
  * a real leak can fill holes in pymalloc's arenas and glibc's bins before
  * it takes new pages, so growth below the slack proves nothing. Above it,
- * the row is marked and a "growing steadily" verdict becomes "unconfirmed".
- * Full mode sees every free and is exact: not checked.
+ * the row is marked; if the process itself grew less than the slack, a
+ * "growing steadily" verdict becomes "unconfirmed" too. Full mode sees
+ * every free and is exact: not checked.
  */
 #define MEMCHECK_FACTOR 4
 #define MEMCHECK_SLACK (1 << 20)
@@ -196,7 +197,11 @@ static void check_against_memory(struct diff_process *p)
 			continue;
 		r->unconfirmed = true;
 		p->unconfirmed++;
-		if (r->judged && r->verdict == VERDICT_GROWING)
+		/* the process did not grow: the trend is not there either. One
+		 * that grew, less than claimed, has a real trend and a size
+		 * inflated by a large block's sample (capped at 16 MiB): the
+		 * size is marked, the verdict stays */
+		if (r->judged && r->verdict == VERDICT_GROWING && p->memory_growth < MEMCHECK_SLACK)
 			r->verdict = VERDICT_UNCONFIRMED;
 	}
 }

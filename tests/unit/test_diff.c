@@ -196,7 +196,7 @@ static void check_memory_check(const char *dir)
 		.comm = "python3", .python = "3.11.2", .mode = "sampled",
 		.started = now - 7200, .attached = now - 600,
 	};
-	struct store_process real = ghost, exact = ghost;
+	struct store_process real = ghost, exact = ghost, inflated = ghost;
 	struct diff_query q = { .window = 60, .now = now };
 	struct diff_result d;
 	const struct diff_process *p;
@@ -208,6 +208,7 @@ static void check_memory_check(const char *dir)
 		return;
 	real.pid = 401;
 	exact.pid = 402, exact.mode = "full";
+	inflated.pid = 403;
 	for (i = 0; i <= 12 && !err; i++) {
 		double t = now - 60 + 5 * i;
 		struct proc_mem quiet = { .rss = 60 << 20, .uss = (40 << 20) + i * (148 << 10) / 12,
@@ -225,10 +226,18 @@ static void check_memory_check(const char *dir)
 		err = err ? err : store_begin(st, &exact, t, &quiet);
 		err = err ? err : store_add_row(st, leak, 1000000 + claim, 1000 + i * 100);
 		err = err ? err : store_commit(st);
+		/* a real leak of 3 MiB whose estimate a large block's sample
+		 * blew up to 18.7 MiB (seen in the agent test) */
+		grows.uss = (40 << 20) + i * (3 << 20) / 12;
+		grows.anon = (30 << 20) + i * (3 << 20) / 12;
+		err = err ? err : store_begin(st, &inflated, t, &grows);
+		err = err ? err : store_add_row(st, leak, 1000000 + (int64_t)(i * 18.7 * 1048576 / 12),
+						1000 + i * 100);
+		err = err ? err : store_commit(st);
 	}
 	CHECK(!err, "writing a minute of snapshots");
 	err = diff_compute(st, &q, &d);
-	CHECK(!err && d.nprocs == 3, "three processes (err %d)", err);
+	CHECK(!err && d.nprocs == 4, "four processes (err %d)", err);
 	p = find(&d, 400);
 	CHECK(p && p->memory_checked && p->memory_growth < (160 << 10) && p->unconfirmed == 1 &&
 	      p->rows[0].unconfirmed && p->rows[0].verdict == VERDICT_UNCONFIRMED,
@@ -240,6 +249,11 @@ static void check_memory_check(const char *dir)
 	      p && p->nrows ? verdict_name(p->rows[0].verdict) : "-");
 	p = find(&d, 402);
 	CHECK(p && !p->memory_checked && !p->unconfirmed, "full mode is exact: not checked");
+	p = find(&d, 403);
+	CHECK(p && p->unconfirmed == 1 && p->rows[0].unconfirmed &&
+	      p->rows[0].verdict == VERDICT_GROWING,
+	      "a process that grew: the inflated size is marked, the trend stays (%s)",
+	      p && p->nrows ? verdict_name(p->rows[0].verdict) : "-");
 	diff_free(&d);
 	store_close(st);
 }
