@@ -444,9 +444,8 @@ int BPF_KPROBE(new_reference)
 	struct lb_alloc *a;
 	__u64 key;
 
+	/* attached in full mode only (src/session.c): no window to check */
 	if (!proc || frozen(proc))
-		return 0;
-	if ((proc->flags & (LB_PROC_SAMPLED | LB_PROC_WINDOW)) == LB_PROC_SAMPLED)
 		return 0;
 	k.addr = object_block(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)));
 	if (!k.addr)

@@ -65,7 +65,9 @@ int newref_scan(const uint8_t *code, size_t len, uint64_t vaddr, uint64_t flag_v
 int newref_flag(const struct elf_image *img, unsigned minor, uint64_t *flag_vaddr,
 		enum newref_order *order);
 
-/* Both: every site of img's .text. 0 or -errno; out initialised always. */
+/* Both: every site of img's .text. 0 or -errno (-EFBIG: a .text over
+ * 64 MiB; -E2BIG: over 4096 sites, neither a CPython we know); out
+ * initialised always. */
 int newref_sites_find(const struct elf_image *img, unsigned minor, struct newref_sites *out);
 
 /* newref_sites_find for the file at path (img opened from it), answered

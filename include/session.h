@@ -56,11 +56,7 @@ struct session {
 	struct sampled sampled;		/* sampled mode, when sampled.on */
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
-	/* new-reference probe points (file offsets, registers), found once */
-	uint64_t *newref_off, *newref_reg;
-	size_t newref_n;
 };
-
 
 int session_open(struct session *s, const struct session_opts *opts);
 /* One of many sessions on one tracer and symboliser (the agent): they are

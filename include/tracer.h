@@ -63,11 +63,9 @@ typedef int (*tracer_event_fn)(void *ctx, const struct lb_event *ev);
 typedef bool (*tracer_stack_known_fn)(void *ctx, uint64_t key);
 /* Stacks whose totals stayed at zero from one sweep to the next, and that
  * fn says were symbolised, leave the stacks and totals maps (a later
- * allocation there puts them back, with a new-stack event). Run by
- * tracer_poll_events once a second while new stacks arrive; returns how
- * many went. */
+ * allocation there puts them back, with a new-stack event): swept by
+ * tracer_poll_events once a second while new stacks arrive. */
 void tracer_keep_stacks_known_to(struct tracer *t, tracer_stack_known_fn fn, void *ctx);
-int tracer_prune_idle_stacks(struct tracer *t);
 /* Waits up to timeout_ms for new-stack events and hands each to fn.
  * Returns how many were handled, or -errno. */
 int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);

@@ -16,6 +16,11 @@
 #define BACKWARD_WINDOW 6
 /* A getter is a handful of instructions. */
 #define GETTER_WINDOW 16
+/* The file is the target's: its section sizes and what its code holds are
+ * bounded by our limits, not its own. libpython's .text is ~3-5 MiB and
+ * holds a few hundred sites (Debian's 3.11: 252). */
+#define NEWREF_MAX_TEXT (64u << 20)
+#define NEWREF_MAX_SITES 4096
 
 static int lb_reg_of(x86_reg r)
 {
@@ -88,15 +93,33 @@ static uint64_t mem_address(const cs_insn *insn, const cs_x86_op *op, const stru
 	}
 }
 
+/* The registers (bit i: enum lb_reg i) the instruction changes; all of
+ * them when capstone cannot say. */
+static uint32_t written_regs(csh cs, const cs_insn *insn)
+{
+	cs_regs rd, wr;
+	uint8_t nrd = 0, nwr = 0, i;
+	uint32_t mask = 0;
+
+	if (cs_regs_access(cs, insn, rd, &nrd, wr, &nwr) != CS_ERR_OK)
+		return ~0u;
+	for (i = 0; i < nwr; i++) {
+		int r = lb_reg_of(x86_gpr64(x86_gpr_index(wr[i], NULL)));
+
+		if (r >= 0)
+			mask |= 1u << r;
+	}
+	return mask;
+}
+
 /* Tracks what the instruction leaves in registers. */
 static void step_known(csh cs, const cs_insn *insn, struct known_regs *k,
 		       alloc_read_ptr_fn read_ptr, void *arg)
 {
 	const cs_x86 *x = &insn->detail->x86;
-	cs_regs rd, wr;
-	uint8_t nrd = 0, nwr = 0, i;
 	uint64_t loaded = 0;
-	int dst = -1;
+	uint32_t written;
+	int dst = -1, r;
 
 	if (cs_insn_group(cs, insn, X86_GRP_CALL)) {
 		forget_caller_saved(k);
@@ -117,13 +140,10 @@ static void step_known(csh cs, const cs_insn *insn, struct known_regs *k,
 			 read_ptr(arg, addr, &loaded))
 			loaded = 0;
 	}
-	if (cs_regs_access(cs, insn, rd, &nrd, wr, &nwr) == CS_ERR_OK)
-		for (i = 0; i < nwr; i++) {
-			int r = lb_reg_of(x86_gpr64(x86_gpr_index(wr[i], NULL)));
-
-			if (r >= 0)
-				k->v[r] = 0;
-		}
+	written = written_regs(cs, insn);
+	for (r = 0; r < LB_REG__COUNT; r++)
+		if (written & (1u << r))
+			k->v[r] = 0;
 	if (dst >= 0)
 		k->v[dst] = loaded;
 }
@@ -143,20 +163,6 @@ static int refcnt_store(const cs_insn *insn)
 	if (m->disp || m->index != X86_REG_INVALID || m->segment != X86_REG_INVALID)
 		return -1;
 	return lb_reg_of(m->base);
-}
-
-/* Whether the instruction changes the register (enum lb_reg) r. */
-static bool writes_reg(csh cs, const cs_insn *insn, int r)
-{
-	cs_regs rd, wr;
-	uint8_t nrd = 0, nwr = 0, i;
-
-	if (cs_regs_access(cs, insn, rd, &nrd, wr, &nwr) != CS_ERR_OK)
-		return true;
-	for (i = 0; i < nwr; i++)
-		if (lb_reg_of(x86_gpr64(x86_gpr_index(wr[i], NULL))) == r)
-			return true;
-	return false;
 }
 
 struct scan {
@@ -227,8 +233,9 @@ static bool check_branch(struct scan *s, uint64_t at, bool loaded_to_reg, x86_re
 static bool store_after_check(struct scan *s, uint64_t next, bool loaded_to_reg, x86_reg reg,
 			      struct newref_site *site)
 {
-	uint64_t at, jcc, zero_path, path[FORWARD_WINDOW];
-	int i, j, r;
+	uint64_t at, jcc, zero_path;
+	uint32_t written = 0;	/* registers changed on the way */
+	int i, r;
 
 	if (!check_branch(s, next, loaded_to_reg, reg, &jcc, &zero_path))
 		return false;
@@ -238,14 +245,13 @@ static bool store_after_check(struct scan *s, uint64_t next, bool loaded_to_reg,
 			return false;
 		r = refcnt_store(s->insn);
 		if (r >= 0) {
-			for (j = 0; j < i; j++)
-				if (!decode_at(s, path[j]) || writes_reg(s->cs, s->insn, r))
-					return false;
+			if (written & (1u << r))
+				return false;
 			site->vaddr = jcc;
 			site->reg = (uint32_t)r;
 			return true;
 		}
-		path[i] = at;
+		written |= written_regs(s->cs, s->insn);
 		if (s->insn->id == X86_INS_JMP) {
 			at = branch_target(s->insn);	/* 0 if indirect: stop */
 			continue;
@@ -262,8 +268,8 @@ static bool store_after_check(struct scan *s, uint64_t next, bool loaded_to_reg,
 
 static int add_site(struct newref_sites *out, const struct newref_site *site)
 {
-	if (out->n && out->v[out->n - 1].vaddr == site->vaddr)
-		return 0;
+	if (out->n >= NEWREF_MAX_SITES)
+		return -E2BIG;
 	if (out->n == out->cap) {
 		size_t cap = out->cap ? out->cap * 2 : 64;
 		struct newref_site *v = realloc(out->v, cap * sizeof(*v));
@@ -309,7 +315,7 @@ static bool branch_after_store(struct scan *s, struct newref_site *site, uint64_
 	for (i = 0; at < jcc && i < 2 * BACKWARD_WINDOW; i++) {
 		if (!decode_at(s, at))
 			return false;
-		if (i && writes_reg(s->cs, s->insn, (int)site->reg))
+		if (i && (written_regs(s->cs, s->insn) & (1u << site->reg)))
 			return false;
 		at += s->insn->size;
 	}
@@ -516,7 +522,9 @@ int newref_sites_find(const struct elf_image *img, unsigned minor, struct newref
 	err = elf_image_section(img, ".text", &text, &size);
 	if (err)
 		return err;
-	code = malloc(size ? size : 1);
+	if (!size || size > NEWREF_MAX_TEXT)
+		return -EFBIG;
+	code = malloc(size);
 	if (!code)
 		return -ENOMEM;
 	err = elf_image_read(img, text, code, size);

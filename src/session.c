@@ -180,59 +180,50 @@ static int start_sampling(struct session *s)
 	return 0;
 }
 
-/* Objects CPython reuses from its free lists move to the line that reuses
- * them (src/py_newref_sites.c). Found once a session; without them, reused
- * objects stay on the line that first allocated the memory: said, not fatal. */
-static void find_new_reference_sites(struct session *s)
+/*
+ * Full mode: objects CPython reuses from its free lists move to the line
+ * that reuses them (src/py_newref_sites.c). Without the probes they stay on
+ * the line that first allocated the memory: said, not fatal. Not in
+ * sampled mode: the probes would go in with every window, and a trap per
+ * object created there about doubled a window's cost (churn_leak at a 2%
+ * budget got 2 windows in 20 s instead of 3+), which the governor pays
+ * for in fewer windows.
+ */
+static void attach_new_reference(struct session *s)
 {
 	struct elf_image *img = NULL;
 	struct newref_sites sites = { 0 };
-	size_t i;
-	int err = elf_image_open(s->py.host_path, &img);
+	uint64_t *off = NULL, *reg = NULL;
+	size_t i, n = 0;
+	int err;
 
+	if (s->opts.no_redirect)
+		return;		/* pymalloc's objects stay invisible: nothing to move */
+	err = elf_image_open(s->py.host_path, &img);
 	if (!err)
 		err = newref_sites_find_file(s->py.host_path, img, s->py.minor, &sites);
 	if (!err && !sites.n)
 		err = -ENOENT;
 	if (!err) {
-		s->newref_off = calloc(sites.n, sizeof(*s->newref_off));
-		s->newref_reg = calloc(sites.n, sizeof(*s->newref_reg));
-		err = s->newref_off && s->newref_reg ? 0 : -ENOMEM;
+		off = calloc(sites.n, sizeof(*off));
+		reg = calloc(sites.n, sizeof(*reg));
+		err = off && reg ? 0 : -ENOMEM;
 	}
 	for (i = 0; !err && i < sites.n; i++)
-		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &s->newref_off[s->newref_n])) {
-			s->newref_reg[s->newref_n] = sites.v[i].reg;
-			s->newref_n++;
-		}
+		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &off[n]))
+			reg[n++] = sites.v[i].reg;
+	if (!err)
+		err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, off, reg, n);
 	if (err)
-		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference sites: %s)",
+		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference probes: %s)",
 			s->pid, strerror(-err));
 	else
-		pr_info("process %d: %zu new-reference sites (%zu checks of the flag, %zu without a store)",
-			s->pid, s->newref_n, sites.flag_reads, sites.unmatched);
+		pr_info("process %d: %zu new-reference sites probed (%zu checks of the flag, %zu without a store)",
+			s->pid, n, sites.flag_reads, sites.unmatched);
+	free(off);
+	free(reg);
 	newref_sites_free(&sites);
 	elf_image_close(img);
-}
-
-/* Full mode only: in sampled mode the probes would go in with every
- * window, and a trap per object created there about doubled a window's
- * cost (churn_leak at a 2% budget got 2 windows in 20 s instead of 3+),
- * which the governor pays for in fewer windows. */
-static int attach_new_reference(struct session *s)
-{
-	int err;
-
-	if (s->opts.no_redirect)
-		return 0;	/* pymalloc's objects stay invisible: nothing to move */
-	find_new_reference_sites(s);
-	if (!s->newref_n)
-		return 0;
-	err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, s->newref_off,
-					  s->newref_reg, s->newref_n);
-	if (err)
-		pr_warn("process %d: new-reference probes not attached (%s): objects reused from free lists stay on their first line",
-			s->pid, strerror(-err));
-	return err;
 }
 
 int session_attach(struct session *s, pid_t pid)
@@ -248,7 +239,6 @@ int session_attach(struct session *s, pid_t pid)
 		memset(&s->container, 0, sizeof(s->container));
 	s->py_status = py_target_detect(pid, &s->py);
 	describe_python(s);
-
 	err = symbolizer_add_process(s->sym, pid, s->py_status ? NULL : &s->py);
 	if (!err)
 		err = write_proc_config(s, s->opts.sampled);
@@ -431,10 +421,6 @@ void session_close(struct session *s)
 	session_detach(s);
 	report_history_free(&s->history);
 	sampled_free(&s->sampled);
-	free(s->newref_off);
-	free(s->newref_reg);
-	s->newref_off = s->newref_reg = NULL;
-	s->newref_n = 0;
 	if (s->shared) {
 		if (s->pid > 0) {
 			tracer_forget_pid(s->tracer, s->pid);

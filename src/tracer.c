@@ -69,13 +69,12 @@ struct tracer {
 	void *process_ctx;
 	struct bpf_link *follow_links[3];
 	int ncpus;
-	/* idle stacks leave the maps (tracer_prune_idle_stacks) */
+	/* idle stacks leave the maps (prune_idle_stacks) */
 	tracer_stack_known_fn stack_known;
 	void *stack_known_ctx;
 	struct u64map idle;		/* stack key -> its `allocs` + 1 when last seen at zero */
 	uint64_t new_stacks;		/* since the last sweep */
 	uint64_t last_sweep_ns;
-	uint64_t pruned;
 };
 
 static int keep_link(struct tracer *t, pid_t pid, struct uprobe_set *set)
@@ -481,7 +480,10 @@ static bool idle_stack(struct tracer *t, uint64_t k, const struct lb_totals *tot
 
 #define PRUNE_BATCH 4096
 
-int tracer_prune_idle_stacks(struct tracer *t)
+/* Stacks whose totals stayed at zero from one sweep to the next, and that
+ * stack_known says were symbolised, leave the stacks and totals maps (a
+ * later allocation there puts them back, with a new-stack event). */
+static int prune_idle_stacks(struct tracer *t)
 {
 	int totals = bpf_map__fd(t->skel->maps.totals), stacks = bpf_map__fd(t->skel->maps.stacks);
 	static uint64_t keys[PRUNE_BATCH];
@@ -526,7 +528,6 @@ int tracer_prune_idle_stacks(struct tracer *t)
 		u64map_remove(&t->idle, dead[i]);
 	}
 	free(dead);
-	t->pruned += ndead;
 	return (int)ndead;
 }
 
@@ -564,7 +565,7 @@ int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, voi
 	    now - t->last_sweep_ns >= (t->new_stacks > 1000 ? 250000000ull : 1000000000ull)) {
 		t->last_sweep_ns = now;
 		t->new_stacks = 0;
-		tracer_prune_idle_stacks(t);
+		prune_idle_stacks(t);
 	}
 	if (n == -EINTR)
 		return 0;
