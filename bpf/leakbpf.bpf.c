@@ -18,6 +18,7 @@
 #include "leakbpf_shared.h"
 #include "maps.bpf.h"
 #include "pystack.bpf.h"
+#include "code_copy.bpf.h"
 #include "follow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -95,6 +96,10 @@ static __always_inline __u64 capture_stack(void *ctx, __u32 tgid, __u32 tid,
 		.stack_key = key, .time_ns = bpf_ktime_get_ns(), .pid = tgid,
 		.type = LB_EVENT_NEW_STACK,
 	};
+
+	/* ahead of the stack's event: its names are there when it is named */
+	if (proc && (proc->flags & LB_PROC_PYTHON))
+		copy_new_code_objects(proc, st);
 
 	/* wake the symboliser now: a code object may not outlive a delay */
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), BPF_RB_FORCE_WAKEUP))

@@ -96,10 +96,36 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	/* 24-byte events (32 with the ring's header): room for ~130k new
-	 * stacks between two polls, which an importing interpreter produces */
-	__uint(max_entries, 4 * 1024 * 1024);
+	/* 24-byte events (32 with the ring's header) and code-object copies
+	 * (~1 KiB typical, 5.4 KiB at most): room for ~130k new stacks or ~8k
+	 * new code objects between two polls, what an importing interpreter
+	 * makes */
+	__uint(max_entries, 8 * 1024 * 1024);
 } events SEC(".maps");
+
+/* (pid, code, id) of code objects already copied to userspace: each is
+ * copied once, when a stack first holds it. LRU: an evicted one is copied
+ * again, which userspace ignores. */
+struct code_seen_key {
+	__u64 code;
+	__u32 pid;
+	__u32 id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct code_seen_key);
+	__type(value, __u8);
+} codes_seen SEC(".maps");
+
+/* Per-CPU room for one code-object copy (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lb_code_event);
+} code_copy_space SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

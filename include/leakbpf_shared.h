@@ -265,6 +265,36 @@ enum lb_event_type {
 	LB_EVENT_FORK = 2,		/* a followed process made a new process */
 	LB_EVENT_EXEC = 3,		/* a followed process (or any, when all are followed) exec'd */
 	LB_EVENT_EXIT = 4,		/* a followed process ended */
+	LB_EVENT_CODE = 5,		/* struct lb_code_event: a code object seen for the first time */
+};
+
+/*
+ * A code object's own bytes and those of its names and line table, copied
+ * by the probe that first saw it in a stack. Module bodies, exec'd and
+ * eval'd code die within milliseconds, often before userspace could read
+ * them; a copy taken while the frame runs keeps their names. Sent before
+ * the NEW_STACK event of that stack, in the same ring, so it is there when
+ * the stack is named. Objects larger than a field are copied in part (the
+ * lengths say how much); the user side reads the rest live if it can.
+ */
+#define LB_CAPTURE_CODE_BYTES 256	/* every code-object field the symboliser reads */
+#define LB_CAPTURE_NAME_BYTES 512	/* a str object: header + ~440 ASCII characters */
+#define LB_CAPTURE_LINETABLE_BYTES 4096	/* a bytes object: 97% of stdlib module bodies' tables */
+
+struct lb_code_event {
+	__u64 code;			/* the code object's address */
+	__u64 time_ns;
+	__u32 pid;			/* at lb_event's place */
+	__u32 type;			/* LB_EVENT_CODE, at lb_event's place */
+	__u32 code_id;			/* lb_code_id, as in the stack's frame */
+	__u16 filename_len;		/* bytes copied of each object, from its start */
+	__u16 name_len;
+	__u32 linetable_len;
+	__u32 pad;
+	__u8 code_bytes[LB_CAPTURE_CODE_BYTES];
+	__u8 filename[LB_CAPTURE_NAME_BYTES];	/* co_filename */
+	__u8 name[LB_CAPTURE_NAME_BYTES];	/* co_qualname, or co_name before 3.11 */
+	__u8 linetable[LB_CAPTURE_LINETABLE_BYTES];	/* the line table's bytes object */
 };
 
 /* Processes the agent follows, at most: their forks are followed in BPF
@@ -291,6 +321,7 @@ enum lb_counter {
 	LB_CNT_REATTRIBUTED,		/* objects reused from a free list, moved to their new line */
 	LB_CNT_CODE_GONE,		/* LOST: frames whose code object was replaced before it was named
 					 * (counted by the symboliser, not BPF) */
+	LB_CNT_CODE_CAPTURED,		/* code objects copied when first seen (not a loss) */
 	LB_CNT__COUNT,
 };
 

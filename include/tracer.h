@@ -6,6 +6,7 @@
 #ifndef LEAKBPF_TRACER_H
 #define LEAKBPF_TRACER_H
 
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -66,6 +67,11 @@ typedef bool (*tracer_stack_known_fn)(void *ctx, uint64_t key);
  * allocation there puts them back, with a new-stack event): swept by
  * tracer_poll_events once a second while new stacks arrive. */
 void tracer_keep_stacks_known_to(struct tracer *t, tracer_stack_known_fn fn, void *ctx);
+/* size bytes of ev are valid: the line table may be shorter than its field. */
+typedef void (*tracer_code_fn)(void *ctx, const struct lb_code_event *ev, size_t size);
+/* Code objects copied by the probes when first seen (LB_EVENT_CODE) go to
+ * fn, whoever polls, ahead of the new-stack events that hold them. */
+void tracer_on_code_copied(struct tracer *t, tracer_code_fn fn, void *ctx);
 /* Waits up to timeout_ms for new-stack events and hands each to fn.
  * Returns how many were handled, or -errno. */
 int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx);

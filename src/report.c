@@ -25,6 +25,7 @@ static const char *const counter_names[LB_CNT__COUNT] = {
 	[LB_CNT_FOLLOW_MAP_FULL] = "follow_map_full",
 	[LB_CNT_REATTRIBUTED] = "reused_objects_moved",
 	[LB_CNT_CODE_GONE] = "code_object_gone",
+	[LB_CNT_CODE_CAPTURED] = "code_objects_captured",
 };
 
 const char *counter_name(enum lb_counter c)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct code_info {
 	const char *file, *function;
 	uint8_t *linetable;
 	size_t linetable_len;
+	bool linetable_partial;		/* a copy's prefix of the table */
 	/* instruction offset + 1 -> line + 1: outer frames (imports, the
 	 * request loop) recur in thousands of stacks, and decoding a line
 	 * table walks it from the start */
@@ -91,6 +93,8 @@ static bool stack_known(void *ctx, uint64_t key)
 	return u64map_get(&s->stacks, key) != NULL;
 }
 
+static void code_copied(void *ctx, const struct lb_code_event *ev, size_t size);
+
 int symbolizer_new(struct tracer *tr, struct symbolizer **out)
 {
 	struct symbolizer *s = calloc(1, sizeof(*s));
@@ -100,6 +104,7 @@ int symbolizer_new(struct tracer *tr, struct symbolizer **out)
 	s->tracer = tr;
 	/* what we named may leave the BPF maps: we keep the names */
 	tracer_keep_stacks_known_to(tr, stack_known, s);
+	tracer_on_code_copied(tr, code_copied, s);
 	*out = s;
 	return 0;
 }
@@ -171,7 +176,68 @@ void symbolizer_forget_process(struct symbolizer *s, pid_t pid)
 
 /* ---- Python objects read out of the target ---- */
 
-static const char *read_unicode(const struct sym_process *p, uint64_t addr)
+/* Where a code object's bytes come from: the live process, or the copy a
+ * probe took when it first saw the code object in a stack (it may be gone
+ * by now). A copy answers only reads that lie inside what it holds. */
+struct code_source {
+	pid_t pid;
+	const struct lb_code_event *copy;	/* NULL: the live process */
+	size_t copy_size;			/* valid bytes of *copy */
+	/* in the copy: the objects the code object points to */
+	uint64_t filename_ptr, name_ptr, linetable_ptr;
+};
+
+/* Bytes of the copy from addr on (0 if addr is not in it); SIZE_MAX live. */
+static size_t source_available(const struct code_source *src, uint64_t addr)
+{
+	const struct lb_code_event *ev = src->copy;
+	size_t lt_len;
+	struct { uint64_t at; size_t len; } seg[4];
+	size_t i;
+
+	if (!ev)
+		return SIZE_MAX;
+	lt_len = src->copy_size - offsetof(struct lb_code_event, linetable);
+	if (lt_len > ev->linetable_len)
+		lt_len = ev->linetable_len;
+	seg[0].at = ev->code;
+	seg[0].len = sizeof(ev->code_bytes);
+	seg[1].at = src->filename_ptr;
+	seg[1].len = ev->filename_len <= sizeof(ev->filename) ? ev->filename_len : 0;
+	seg[2].at = src->name_ptr;
+	seg[2].len = ev->name_len <= sizeof(ev->name) ? ev->name_len : 0;
+	seg[3].at = src->linetable_ptr;
+	seg[3].len = lt_len;
+	for (i = 0; i < 4; i++)
+		if (seg[i].at && addr >= seg[i].at && addr - seg[i].at < seg[i].len)
+			return seg[i].len - (size_t)(addr - seg[i].at);
+	return 0;
+}
+
+static int source_read(const struct code_source *src, uint64_t addr, void *buf, size_t len)
+{
+	const struct lb_code_event *ev = src->copy;
+	const uint8_t *from;
+
+	if (!ev)
+		return proc_read_mem(src->pid, addr, buf, len);
+	if (source_available(src, addr) < len)
+		return -EFAULT;
+	if (addr - ev->code < sizeof(ev->code_bytes) && addr >= ev->code)
+		from = ev->code_bytes + (addr - ev->code);
+	else if (src->filename_ptr && addr >= src->filename_ptr &&
+		 addr - src->filename_ptr < ev->filename_len)
+		from = ev->filename + (addr - src->filename_ptr);
+	else if (src->name_ptr && addr >= src->name_ptr && addr - src->name_ptr < ev->name_len)
+		from = ev->name + (addr - src->name_ptr);
+	else
+		from = ev->linetable + (addr - src->linetable_ptr);
+	memcpy(buf, from, len);
+	return 0;
+}
+
+static const char *read_unicode(const struct sym_process *p, const struct code_source *src,
+				uint64_t addr)
 {
 	const struct lb_py_offsets *o = &p->off;
 	uint8_t head[96];
@@ -182,7 +248,7 @@ static const char *read_unicode(const struct sym_process *p, uint64_t addr)
 	const char *out;
 	int64_t i;
 
-	if (!addr || proc_read_mem(p->pid, addr, head, sizeof(head)))
+	if (!addr || source_read(src, addr, head, sizeof(head)))
 		return NULL;
 	memcpy(&len, head + o->unicode_length, sizeof(len));
 	memcpy(&state, head + o->unicode_state, sizeof(state));
@@ -193,9 +259,9 @@ static const char *read_unicode(const struct sym_process *p, uint64_t addr)
 	utf8 = malloc((size_t)len * 4 + 1);
 	if (!raw || !utf8)
 		goto fail;
-	if (proc_read_mem(p->pid, addr + (uint64_t)((state & 0x40) ? o->unicode_ascii_data :
-						     o->unicode_compact_data),
-			  raw, (size_t)len * kind))
+	if (source_read(src, addr + (uint64_t)((state & 0x40) ? o->unicode_ascii_data :
+						o->unicode_compact_data),
+			raw, (size_t)len * kind))
 		goto fail;
 	/* PEP 393 stores code points at a fixed width: re-encode as UTF-8 */
 	for (i = 0, w = utf8; i < len; i++) {
@@ -229,26 +295,36 @@ fail:
 	return NULL;
 }
 
-static int read_bytes_object(const struct sym_process *p, uint64_t addr, uint8_t **data,
-			     size_t *len)
+/* A bytes object's contents. From a copy, as much as it holds: *partial
+ * says the copy cut the object short. */
+static int read_bytes_object(const struct sym_process *p, const struct code_source *src,
+			     uint64_t addr, uint8_t **data, size_t *len, bool *partial)
 {
+	size_t avail, want;
 	int64_t size;
 
 	*data = NULL;
 	*len = 0;
-	if (!addr || proc_read_mem(p->pid, addr + (uint64_t)p->off.bytes_size, &size, sizeof(size)))
+	*partial = false;
+	if (!addr || source_read(src, addr + (uint64_t)p->off.bytes_size, &size, sizeof(size)))
 		return -EFAULT;
 	if (size < 0 || size > MAX_LINETABLE)
 		return -EINVAL;
-	*data = malloc((size_t)size + 1);
+	want = (size_t)size;
+	avail = source_available(src, addr + (uint64_t)p->off.bytes_data);
+	if (avail < want) {
+		want = avail;
+		*partial = true;
+	}
+	*data = malloc(want + 1);
 	if (!*data)
 		return -ENOMEM;
-	if (proc_read_mem(p->pid, addr + (uint64_t)p->off.bytes_data, *data, (size_t)size)) {
+	if (want && source_read(src, addr + (uint64_t)p->off.bytes_data, *data, want)) {
 		free(*data);
 		*data = NULL;
 		return -EFAULT;
 	}
-	*len = (size_t)size;
+	*len = want;
 	return 0;
 }
 
@@ -266,42 +342,56 @@ static uint64_t code_key(uint64_t addr, uint32_t id)
 	return (addr ^ ((uint64_t)id << 32)) | 1;	/* never 0 */
 }
 
-/* A code object's names and line table, cached by address and identity
- * (lb_code_id, captured with the stack). A code object freed and another
- * made at its address is a different entry, so names are never lent from
- * one to the other; one already gone when first named is NULL, and
- * counted. Code objects never change, so an entry is never read again. */
-static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_t id)
+static int16_t name_offset(const struct lb_py_offsets *o)
+{
+	return o->code_qualname != LB_NO_OFFSET ? o->code_qualname : o->code_name;
+}
+
+/* Whether buf (CODE_READ_SIZE bytes read at a code object) is the code
+ * object identified by id: the type checked when known, the identity
+ * recomputed from the same fields BPF hashed. */
+static bool is_that_code(const struct sym_process *p, const uint8_t *buf, uint32_t id)
 {
 	const struct lb_py_offsets *o = &p->off;
-	uint64_t key = code_key(addr, id);
-	struct code_info *c = u64map_get(&p->codes, key);
-	uint8_t buf[CODE_READ_SIZE];
 	__u64 idf[3];
+
+	if (o->code_filename < 0 || o->code_filename + LB_CODE_ID_BYTES > CODE_READ_SIZE)
+		return false;
+	memcpy(idf, buf + o->code_filename, sizeof(idf));
+	return !(p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) &&
+	       !(id && lb_code_id(idf) != id);
+}
+
+/* Fills c's names and line table from buf (the code object's bytes) and
+ * the objects it points to, read from src. */
+static void fill_code_info(const struct sym_process *p, const struct code_source *src,
+			   const uint8_t *buf, struct code_info *c)
+{
+	const struct lb_py_offsets *o = &p->off;
 	int32_t first = 0;
 
-	bool gone;
+	c->filename_ptr = field_ptr(buf, o->code_filename);
+	c->name_ptr = field_ptr(buf, name_offset(o));
+	c->linetable_ptr = field_ptr(buf, o->code_linetable);
+	if (o->code_firstlineno >= 0 && o->code_firstlineno + 4 <= CODE_READ_SIZE)
+		memcpy(&first, buf + o->code_firstlineno, sizeof(first));
+	c->firstlineno = first;
+	if (o->code_firsttraceable != LB_NO_OFFSET &&
+	    o->code_firsttraceable + 4 <= CODE_READ_SIZE)
+		memcpy(&c->firsttraceable, buf + o->code_firsttraceable, sizeof(int32_t));
+	c->file = read_unicode(p, src, c->filename_ptr);
+	c->function = read_unicode(p, src, c->name_ptr);
+	if (read_bytes_object(p, src, c->linetable_ptr, &c->linetable, &c->linetable_len,
+			      &c->linetable_partial))
+		c->linetable_len = 0;
+}
 
-	if (c && c->addr == addr && c->id == id)
-		return c;
-	if (p->gone)
-		return NULL;
-	if (proc_read_mem(p->pid, addr, buf, sizeof(buf))) {
-		pr_debug("process %d: code object at 0x%" PRIx64 " unreadable", p->pid, addr);
-		return NULL;
-	}
-	if (o->code_filename < 0 || o->code_filename + LB_CODE_ID_BYTES > CODE_READ_SIZE)
-		return NULL;
-	/* a code object freed before we got to it (a module body, exec'd
-	 * source) may hold anything now: only the same live code object.
-	 * Remembered either way: other stacks share the frame. */
-	memcpy(idf, buf + o->code_filename, sizeof(idf));
-	gone = (p->code_type && field_ptr(buf, OB_TYPE_OFFSET) != p->code_type) ||
-	       (id && lb_code_id(idf) != id);
-	if (gone)
-		pr_debug("process %d: the code object at 0x%" PRIx64 " was freed or replaced",
-			 p->pid, addr);
-	c = calloc(1, sizeof(*c));
+/* A new cache entry for (addr, id), replacing a colliding one. */
+static struct code_info *new_code_info(struct sym_process *p, uint64_t addr, uint32_t id)
+{
+	uint64_t key = code_key(addr, id);
+	struct code_info *c = calloc(1, sizeof(*c));
+
 	if (!c)
 		return NULL;
 	if (u64map_get(&p->codes, key))
@@ -312,23 +402,132 @@ static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_
 	}
 	c->addr = addr;
 	c->id = id;
-	c->gone = gone;
-	if (gone)
-		return c;
-	c->filename_ptr = field_ptr(buf, o->code_filename);
-	c->name_ptr = field_ptr(buf, o->code_qualname != LB_NO_OFFSET ? o->code_qualname :
-						o->code_name);
-	c->linetable_ptr = field_ptr(buf, o->code_linetable);
-	memcpy(&first, buf + o->code_firstlineno, sizeof(first));
-	c->firstlineno = first;
-	if (o->code_firsttraceable != LB_NO_OFFSET &&
-	    o->code_firsttraceable + 4 <= CODE_READ_SIZE)
-		memcpy(&c->firsttraceable, buf + o->code_firsttraceable, sizeof(int32_t));
-	c->file = read_unicode(p, c->filename_ptr);
-	c->function = read_unicode(p, c->name_ptr);
-	if (read_bytes_object(p, c->linetable_ptr, &c->linetable, &c->linetable_len))
-		c->linetable_len = 0;
 	return c;
+}
+
+static struct code_info *cached_code_info(struct sym_process *p, uint64_t addr, uint32_t id)
+{
+	struct code_info *c = u64map_get(&p->codes, code_key(addr, id));
+
+	return c && c->addr == addr && c->id == id ? c : NULL;
+}
+
+/* A code object's names and line table, cached by address and identity
+ * (lb_code_id, captured with the stack). A code object freed and another
+ * made at its address is a different entry, so names are never lent from
+ * one to the other. Entries come from the probes' copies (code_copied) or,
+ * failing that, from the live process; one already gone when first named
+ * stays unknown, and is counted. Code objects never change. */
+static struct code_info *code_info(struct sym_process *p, uint64_t addr, uint32_t id)
+{
+	struct code_source live = { .pid = p->pid };
+	struct code_info *c = cached_code_info(p, addr, id);
+	uint8_t buf[CODE_READ_SIZE];
+	bool gone;
+
+	if (c)
+		return c;
+	if (p->gone)
+		return NULL;
+	if (proc_read_mem(p->pid, addr, buf, sizeof(buf))) {
+		pr_debug("process %d: code object at 0x%" PRIx64 " unreadable", p->pid, addr);
+		return NULL;
+	}
+	/* a code object freed before we got to it (a module body, exec'd
+	 * source) may hold anything now: only the same live code object.
+	 * Remembered either way: other stacks share the frame. */
+	gone = !is_that_code(p, buf, id);
+	if (gone)
+		pr_debug("process %d: the code object at 0x%" PRIx64 " was freed or replaced",
+			 p->pid, addr);
+	c = new_code_info(p, addr, id);
+	if (!c)
+		return NULL;
+	c->gone = gone;
+	if (!gone)
+		fill_code_info(p, &live, buf, c);
+	return c;
+}
+
+static void code_copied(void *ctx, const struct lb_code_event *ev, size_t size)
+{
+	struct symbolizer *s = ctx;
+	struct sym_process *p = u64map_get(&s->procs, (uint64_t)ev->pid + 1);
+	const struct lb_py_offsets *o;
+	struct code_source copy = { .copy = ev, .copy_size = size };
+	struct code_info *c;
+
+	if (!p || !p->python || cached_code_info(p, ev->code, ev->code_id))
+		return;
+	/* the copy is the target's memory, read a moment ago: as hostile as
+	 * any other read, and checked the same way */
+	if (!is_that_code(p, ev->code_bytes, ev->code_id))
+		return;
+	o = &p->off;
+	copy.pid = p->pid;
+	copy.filename_ptr = field_ptr(ev->code_bytes, o->code_filename);
+	copy.name_ptr = field_ptr(ev->code_bytes, name_offset(o));
+	copy.linetable_ptr = field_ptr(ev->code_bytes, o->code_linetable);
+	c = new_code_info(p, ev->code, ev->code_id);
+	if (!c)
+		return;
+	fill_code_info(p, &copy, ev->code_bytes, c);
+	if (!c->file || !c->function)	/* a name longer than the copy: read it live, later */
+		free_code(u64map_remove(&p->codes, code_key(ev->code, ev->code_id)));
+}
+
+/* The instruction offsets a 3.8/3.9 lnotab prefix covers: its address
+ * increments (even bytes) add up to them. */
+static int lnotab_covered(const uint8_t *t, size_t len)
+{
+	int covered = 0;
+	size_t i;
+
+	for (i = 0; i + 1 < len; i += 2)
+		covered += t[i];
+	return covered;
+}
+
+/* A copied line table cut short (a big module body): read the whole one
+ * from the live code object if it is still that one. */
+static void complete_linetable(struct sym_process *p, struct code_info *c)
+{
+	struct code_source live = { .pid = p->pid };
+	uint8_t buf[CODE_READ_SIZE];
+	uint8_t *table;
+	size_t len;
+	bool partial;
+
+	if (p->gone || proc_read_mem(p->pid, c->addr, buf, sizeof(buf)) ||
+	    !is_that_code(p, buf, c->id) ||
+	    read_bytes_object(p, &live, field_ptr(buf, p->off.code_linetable), &table, &len,
+			      &partial))
+		return;
+	free(c->linetable);
+	c->linetable = table;
+	c->linetable_len = len;
+	c->linetable_partial = false;
+}
+
+/* The line of an instruction; 0 unknown. */
+static int code_line(struct sym_process *p, struct code_info *c, int instr_offset)
+{
+	int line = 0, err;
+
+	if (c->linetable_partial && p->minor < 10 &&
+	    instr_offset >= lnotab_covered(c->linetable, c->linetable_len))
+		complete_linetable(p, c);
+	if (c->linetable_partial && p->minor < 10 &&
+	    instr_offset >= lnotab_covered(c->linetable, c->linetable_len))
+		return 0;	/* past the copy: an lnotab would run its last line on */
+	err = py_linetable_line(p->minor, c->linetable, c->linetable_len, c->firstlineno,
+				instr_offset, &line);
+	if (err && c->linetable_partial) {
+		complete_linetable(p, c);
+		err = py_linetable_line(p->minor, c->linetable, c->linetable_len,
+					c->firstlineno, instr_offset, &line);
+	}
+	return err || line < 0 ? 0 : line;
 }
 
 /* Fills out; false for a frame the interpreter itself does not show. */
@@ -362,9 +561,7 @@ static bool python_frame(struct sym_process *p, const struct lb_frame *f,
 		if (known) {
 			line = (int)(known - 1);
 		} else {
-			if (py_linetable_line(p->minor, c->linetable, c->linetable_len,
-					      c->firstlineno, f->instr_offset, &line) || line < 0)
-				line = 0;
+			line = code_line(p, c, f->instr_offset);
 			u64map_put(&c->lines, (uint64_t)f->instr_offset + 1,
 				   (void *)(uintptr_t)(line + 1));
 		}

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,8 @@ struct tracer {
 	/* idle stacks leave the maps (prune_idle_stacks) */
 	tracer_stack_known_fn stack_known;
 	void *stack_known_ctx;
+	tracer_code_fn code_fn;		/* code objects copied by the probes */
+	void *code_ctx;
 	struct u64map idle;		/* stack key -> its `allocs` + 1 when last seen at zero */
 	uint64_t new_stacks;		/* since the last sweep */
 	uint64_t last_sweep_ns;
@@ -100,6 +103,11 @@ static int on_ringbuf(void *ctx, void *data, size_t size)
 
 	if (size < sizeof(struct lb_event))
 		return 0;
+	if (ev->type == LB_EVENT_CODE) {
+		if (t->code_fn && size >= offsetof(struct lb_code_event, linetable))
+			t->code_fn(t->code_ctx, data, size);
+		return 0;
+	}
 	if (ev->type != LB_EVENT_NEW_STACK)
 		return t->process_fn ? t->process_fn(t->process_ctx, ev) : 0;
 	t->new_stacks++;
@@ -535,6 +543,12 @@ void tracer_keep_stacks_known_to(struct tracer *t, tracer_stack_known_fn fn, voi
 {
 	t->stack_known = fn;
 	t->stack_known_ctx = ctx;
+}
+
+void tracer_on_code_copied(struct tracer *t, tracer_code_fn fn, void *ctx)
+{
+	t->code_fn = fn;
+	t->code_ctx = ctx;
 }
 
 static uint64_t monotonic_ns(void)
