@@ -145,10 +145,61 @@ static double median_diff_noise(const double *y, size_t n)
 	return 1.25 * sigma * sqrt(2.0 / ((double)n / 3));
 }
 
+/* A sampled estimate moves only when a window closes, and windows come as
+ * the governor allows (5 s apart, then 17 s): between two moves its level
+ * was not observed, it was not flat. The straight line between the points
+ * where it moved is the best guess of the level there (a series that
+ * moves at every point is left as it is). */
+static void levels_between_moves(const double *t, const double *y, size_t n, double *out)
+{
+	size_t prev = 0, i, j;
+
+	out[0] = y[0];
+	for (i = 1; i < n; i++) {
+		if (y[i] == y[i - 1] && i != n - 1)
+			continue;
+		for (j = prev + 1; j <= i; j++)
+			out[j] = t[i] > t[prev] ?
+				y[prev] + (y[i] - y[prev]) * (t[j] - t[prev]) / (t[i] - t[prev]) : y[i];
+		prev = i;
+	}
+}
+
+static enum verdict judge_rise(const double *t, const double *bytes, size_t n, double *level)
+{
+	double m1, m2, m3, per_third;
+	size_t i, rises, late_rises;
+
+	/* the level of each third of the window (medians: a wild point or a
+	 * staircase's steps do not move them much). Growing steadily: each
+	 * third climbs at a good share of the average pace, the last too. */
+	levels_between_moves(t, bytes, n, level);
+	m1 = median_of(level, 0, n / 3);
+	m2 = median_of(level, n / 3, 2 * n / 3);
+	m3 = median_of(level, 2 * n / 3, n);
+	per_third = (m3 - m1) / 2;
+	for (i = 1, rises = 0, late_rises = 0; i < n; i++) {
+		rises += bytes[i] > bytes[i - 1];
+		late_rises += bytes[i] > bytes[i - 1] && i >= 2 * n / 3;
+	}
+	/* the last third's climb must stand out of the scatter by itself: a
+	 * step inside the first third biases its median low; and it must be
+	 * seen there (a rise observed in it), not only drawn towards it */
+	if (per_third > 0 && m3 - m2 >= SIGNIFICANT * median_diff_noise(bytes, n) &&
+	    m3 - m2 >= STILL_GROWING * per_third && m2 - m1 >= STILL_GROWING * per_third &&
+	    rises >= MIN_RISES && late_rises > 0)
+		return VERDICT_GROWING;
+	/* grew at some point (the last third above the window's first sixth)
+	 * and stopped; or a few late points that moved no level: noise. On
+	 * the levels observed: a line drawn to one late step is no warm-up */
+	return median_of(bytes, 2 * n / 3, n) > median_of(bytes, 0, n / 6) ?
+		VERDICT_WARMUP : VERDICT_NOISE;
+}
+
 enum verdict verdict_of(const double *t, const double *bytes, size_t n)
 {
-	double z, lt, m1, m2, m3, per_third;
-	size_t i, rises;
+	double z, lt, *level;
+	enum verdict v;
 	bool up, down;
 
 	if (n < 6 || t[n - 1] <= t[0])
@@ -163,22 +214,10 @@ enum verdict verdict_of(const double *t, const double *bytes, size_t n)
 		return VERDICT_NOISE;	/* neither, or they disagree */
 	if (down)
 		return VERDICT_SHRINKING;
-	/* the level of each third of the window (medians: a wild point or a
-	 * staircase's steps do not move them much). Growing steadily: each
-	 * third climbs at a good share of the average pace, the last too. */
-	m1 = median_of(bytes, 0, n / 3);
-	m2 = median_of(bytes, n / 3, 2 * n / 3);
-	m3 = median_of(bytes, 2 * n / 3, n);
-	per_third = (m3 - m1) / 2;
-	for (i = 1, rises = 0; i < n; i++)
-		rises += bytes[i] > bytes[i - 1];
-	/* the last third's climb must stand out of the scatter by itself: a
-	 * step inside the first third biases its median low */
-	if (per_third > 0 && m3 - m2 >= SIGNIFICANT * median_diff_noise(bytes, n) &&
-	    m3 - m2 >= STILL_GROWING * per_third && m2 - m1 >= STILL_GROWING * per_third &&
-	    rises >= MIN_RISES)
-		return VERDICT_GROWING;
-	/* grew at some point (the last third above the window's first sixth)
-	 * and stopped; or a few late points that moved no level: noise */
-	return m3 > median_of(bytes, 0, n / 6) ? VERDICT_WARMUP : VERDICT_NOISE;
+	level = malloc(n * sizeof(*level));
+	if (!level)
+		return VERDICT_NOISE;
+	v = judge_rise(t, bytes, n, level);
+	free(level);
+	return v;
 }

@@ -57,6 +57,32 @@ static double sampled_leak_spike(double t) { return sampled_leak(t) * (t == 80 ?
 /* one window near the end brought samples in: one step, not a trend */
 static double late_step(double t) { return t < 1650 ? 1e6 : 1.2e6; }
 
+/* A gunicorn worker's sampled leak as the agent stored it (a snapshot a
+ * second, in KiB): windows closed at 4, 9, 26 and 35 s, the governor
+ * having stretched one period to 17 s. The straight line between the moves
+ * is steady; its thirds' medians of the raw staircase were not (CI). */
+static const double irregular_leak[] = {
+	129, 129, 129, 129, 413, 413, 413, 413, 413, 413, 413, 413, 413, 413, 413, 413,
+	413, 413, 413, 413, 413, 1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196,
+	1645, 1645, 1645, 1645, 1645, 1645, 1645, 1645, 1645, 1645,
+};
+/* the same windows, but the growth stopped after the one at 26 s */
+static const double irregular_warmup[] = {
+	129, 129, 129, 129, 413, 413, 413, 413, 413, 413, 413, 413, 413, 413, 413, 413,
+	413, 413, 413, 413, 413, 1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196,
+	1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196, 1196,
+};
+
+static enum verdict judge_series(const double *y, size_t n)
+{
+	double t[64];
+	size_t i;
+
+	for (i = 0; i < n && i < 64; i++)
+		t[i] = 5.0 + (double)i;
+	return verdict_of(t, y, n);
+}
+
 /* How many of 20 noise draws get another verdict than `want`. */
 static int wrong_of(shape_fn f, double noise, enum verdict want)
 {
@@ -91,6 +117,10 @@ int main(void)
 	      "a sampled leak with one wild estimate: still growing");
 	CHECK(judge(late_step, 0) == VERDICT_NOISE, "one step late in the window: not growing");
 	CHECK(verdict_of(t, y, 3) == VERDICT_NOISE, "three points: too few to tell");
+	CHECK(judge_series(irregular_leak, 40) == VERDICT_GROWING,
+	      "a sampled leak whose windows came 5 then 17 s apart: growing");
+	CHECK(judge_series(irregular_warmup, 40) == VERDICT_WARMUP,
+	      "the same windows, growth stopped two thirds in: warm-up");
 	CHECK(judge(flat, 0) == VERDICT_NOISE, "a constant: noise");
 	CHECK(judge(leak, 0) == VERDICT_GROWING, "an exact line: growing");
 	return tests_summary();
