@@ -74,6 +74,7 @@ struct agent_proc {
 
 struct agent_stats {
 	uint64_t snapshots, snapshot_failures;
+	uint64_t final_snapshots;	/* taken as a traced process ended */
 	uint64_t attached, attach_failures, exited;
 	uint64_t skipped_max_processes;	/* LOST: not traced, --max-processes reached */
 	uint64_t process_events;

@@ -50,10 +50,34 @@ struct diff_process {
 	size_t unconfirmed;		/* rows over it */
 };
 
+/* One line of a group's per-generation ranking: what each worker of the
+ * group accumulated there over its life (inside the window). */
+struct generation_row {
+	const struct diff_row *like;	/* one worker's row: the frames */
+	int64_t median, max;		/* bytes per worker; a worker without the row counts 0 */
+	size_t workers;			/* workers in which it grew */
+};
+
+/* The workers of one pre-fork group whose lives the window saw begin or end
+ * (max_requests recycling them): each worker is one generation. A line
+ * that grows in every generation is a leak even when no worker lived long
+ * enough for a trend of its own. */
+struct diff_generation {
+	pid_t group;			/* the master */
+	size_t workers;			/* seen in the window */
+	size_t ended, started;		/* of them, inside the window */
+	double life_min, life_max;	/* seconds each was seen to live */
+	int64_t growth_median, growth_max;	/* outstanding bytes each gained */
+	struct generation_row *rows;	/* by median, then workers, descending */
+	size_t nrows;
+};
+
 struct diff_result {
 	double window, t_from, t_to;	/* wall clock seconds */
 	struct diff_process *procs;	/* by group, the master first */
 	size_t nprocs;
+	struct diff_generation *gens;	/* groups whose workers came and went */
+	size_t ngens;
 	char counters[1024];		/* the tracer's, "name=value ...", at t_to */
 };
 
@@ -65,6 +89,8 @@ struct diff_query {
 };
 
 int diff_compute(struct store *st, const struct diff_query *q, struct diff_result *out);
+/* src/diff_generations.c: fills d->gens from d->procs. 0 or -errno. */
+int diff_generations(struct diff_result *d);
 void diff_free(struct diff_result *r);
 
 #endif

@@ -44,6 +44,9 @@ int proc_read_file(pid_t pid, const char *name, char **out, size_t *len);
 int proc_getenv(pid_t pid, const char *var, char *buf, size_t len);
 /* True if any argv element equals arg (or, with prefix, starts with it). */
 bool proc_has_arg(pid_t pid, const char *arg, bool prefix);
+/* The value of a long option on the command line, "--opt VALUE" or
+ * "--opt=VALUE" (the last given); -ENOENT if absent. */
+int proc_arg_value(pid_t pid, const char *opt, char *buf, size_t len);
 /* Start time (clock ticks since boot, field 22 of stat): identifies a
  * process across PID reuse. */
 int proc_start_time(pid_t pid, uint64_t *ticks);

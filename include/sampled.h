@@ -72,12 +72,15 @@ struct sampled {
 	struct u64map types;		/* type address -> 1 valid, 2 not a type */
 	struct key_learner keys;
 	double next_check;
+	uint64_t clock_checked;		/* work clock at the last liveness check, 0 none */
+	double clock_checked_at;
 	struct cost_sample period_cost;	/* readings when the period began */
 	double overhead;		/* of the last period, -1 = unknown */
 	double expected;		/* of the schedule now in force, -1 = unknown */
 	double window_density;		/* CPU share of an open window, averaged; 0 = none yet */
 	uint64_t windows, taken, freed_later, replaced, unknown_form, window_failures;
 	uint64_t empty_windows;		/* windows that saw no work: carried over */
+	uint64_t windows_abandoned;	/* the process ended inside them: undone */
 	uint64_t mappings_skipped;	/* anonymous mmaps taken in windows, not kept */
 	uint64_t dropped;		/* LOST: samples not kept, table full */
 };

@@ -32,6 +32,9 @@ uint64_t sampler_random(uint64_t *state);
 void schedule_init(struct sampler_schedule *s, double now, double window, double period,
 		   uint64_t seed);
 /* The window of the current period closed at `now`: plan the next period's. */
+/* Moves the first window to a random moment of the next `within` seconds
+ * (a worker that may live only seconds must not wait a whole period). */
+void schedule_first_within(struct sampler_schedule *s, double now, double within);
 void schedule_next(struct sampler_schedule *s, double now);
 
 /* ---- governor ---------------------------------------------------------- */

@@ -150,6 +150,13 @@ static void drop_proc(struct agent *a, struct agent_proc *p, bool ended)
 
 	if (p->traced && ended) {
 		session_mark_exited(&p->s);
+		/* its last state, from what leakbpf holds (its memory is gone):
+		 * a worker recycled after seconds lives between two of the
+		 * agent's snapshots, and would leave nothing */
+		if (agent_snapshot(a, p, agent_wall(), agent_now()))
+			a->stats.snapshot_failures++;
+		else
+			a->stats.final_snapshots++;
 		store_mark_ended(a->store, p->pid, p->start_time, agent_wall());
 		a->stats.exited++;
 		pr_info("process %d exited", p->pid);

@@ -136,6 +136,7 @@ static void own_cost(FILE *out, const struct agent *a)
 	counter(out, "leakbpf_exited_total", "Traced processes that exited", a->stats.exited);
 	counter(out, "leakbpf_attach_failures_total", "Processes that could not be traced", a->stats.attach_failures);
 	counter(out, "leakbpf_snapshots_total", "Snapshots written to the store", a->stats.snapshots);
+	counter(out, "leakbpf_final_snapshots_total", "Snapshots of a traced process's last state, taken as it ended", a->stats.final_snapshots);
 	counter(out, "leakbpf_snapshot_failures_total", "Snapshots that could not be taken or written", a->stats.snapshot_failures);
 	header(out, "leakbpf_store_seconds_total", "counter", "Time spent taking and writing snapshots");
 	fprintf(out, "leakbpf_store_seconds_total %.3f\n", a->stats.store_seconds);

@@ -161,7 +161,8 @@ int agent_snapshot(struct agent *a, struct agent_proc *p, double t, double mono)
 		pr_warn("process %d: snapshot failed: %s", p->pid, strerror(-err));
 		return err;
 	}
-	if (proc_mem_rollup(p->pid, &p->mem))
+	/* an ended process's memory is its last reading: /proc has none now */
+	if (!p->s.exited && proc_mem_rollup(p->pid, &p->mem))
 		memset(&p->mem, 0, sizeof(p->mem));
 	err = store_report(a, p, &r, t, &p->mem);
 	if (err)

@@ -301,7 +301,7 @@ int diff_compute(struct store *st, const struct diff_query *q, struct diff_resul
 	}
 	if (store_get_counters(st, out->t_to, out->counters, sizeof(out->counters)))
 		out->counters[0] = '\0';
-	return 0;
+	return diff_generations(out);
 }
 
 void diff_free(struct diff_result *r)
@@ -315,6 +315,9 @@ void diff_free(struct diff_result *r)
 		}
 		free(r->procs[i].rows);
 	}
+	for (i = 0; i < r->ngens; i++)
+		free(r->gens[i].rows);
+	free(r->gens);
 	free(r->procs);
 	memset(r, 0, sizeof(*r));
 }

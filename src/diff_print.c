@@ -138,6 +138,46 @@ static void print_process(FILE *out, const struct diff_process *p, size_t limit)
 	}
 }
 
+/* A generation row is a leak's signature when it grew in most workers. */
+static bool in_most_workers(const struct diff_generation *g, const struct generation_row *r)
+{
+	return r->workers * 4 >= g->workers * 3;
+}
+
+static void print_generations(FILE *out, const struct diff_generation *g, size_t limit)
+{
+	char med[32], max[32];
+	size_t i, n = limit && limit < g->nrows ? limit : g->nrows;
+
+	report_format_size(med, sizeof(med), g->growth_median, false);
+	report_format_size(max, sizeof(max), g->growth_max, false);
+	fprintf(out, "per generation: %zu workers (%zu started, %zu ended in the window) lived %.1f-%.1f s; each grew ~%s (median; max %s)\n",
+		g->workers, g->started, g->ended, g->life_min, g->life_max, med, max);
+	for (i = 0; i < n; i++) {
+		const struct generation_row *r = &g->rows[i];
+
+		report_format_size(med, sizeof(med), r->median, false);
+		report_format_size(max, sizeof(max), r->max, false);
+		fprintf(out, "  ~%s per worker (max %s) at ", med, max);
+		print_location(out, r->like);
+		if (r->workers == g->workers)
+			fputs(" [every worker]\n", out);
+		else
+			fprintf(out, " [%zu of %zu workers]\n", r->workers, g->workers);
+	}
+	fputc('\n', out);
+}
+
+static const struct diff_generation *generation_of(const struct diff_result *d, pid_t group)
+{
+	size_t i;
+
+	for (i = 0; i < d->ngens; i++)
+		if (d->gens[i].group == group)
+			return &d->gens[i];
+	return NULL;
+}
+
 static void print_text(FILE *out, const struct diff_result *d, size_t limit)
 {
 	char from[32], to[32];
@@ -151,8 +191,13 @@ static void print_text(FILE *out, const struct diff_result *d, size_t limit)
 		const struct diff_process *p = &d->procs[i];
 
 		if (p->info.group != group &&
-		    (p->info.group != p->info.pid || !strcmp(p->info.role, "master")))
+		    (p->info.group != p->info.pid || !strcmp(p->info.role, "master"))) {
+			const struct diff_generation *g = generation_of(d, p->info.group);
+
 			fprintf(out, "== group of master %d ==\n", p->info.group);
+			if (g)
+				print_generations(out, g, limit ? limit : 10);
+		}
 		group = p->info.group;
 		print_process(out, p, limit);
 	}
@@ -266,6 +311,42 @@ static void json_process(struct json_writer *w, const struct diff_result *d,
 	json_object_end(w);
 }
 
+static void json_generation(struct json_writer *w, const struct diff_generation *g, size_t limit)
+{
+	size_t i, f, n = limit && limit < g->nrows ? limit : g->nrows;
+
+	json_object_begin(w);
+	json_kv_int(w, "group", g->group);
+	json_kv_uint(w, "workers", g->workers);
+	json_kv_uint(w, "started", g->started);
+	json_kv_uint(w, "ended", g->ended);
+	json_kv_double(w, "life_min_s", g->life_min);
+	json_kv_double(w, "life_max_s", g->life_max);
+	json_kv_int(w, "growth_median", g->growth_median);
+	json_kv_int(w, "growth_max", g->growth_max);
+	json_key(w, "rows");
+	json_array_begin(w);
+	for (i = 0; i < n; i++) {
+		const struct generation_row *r = &g->rows[i];
+
+		json_object_begin(w);
+		json_kv_int(w, "median", r->median);
+		json_kv_int(w, "max", r->max);
+		json_kv_uint(w, "workers", r->workers);
+		json_kv_bool(w, "every_worker", r->workers == g->workers);
+		json_kv_bool(w, "most_workers", in_most_workers(g, r));
+		json_key(w, "frames");
+		json_array_begin(w);
+		for (f = 0; f < r->like->nframes; f++)
+			report_json_frame(w, r->like->frames[f].file, r->like->frames[f].line,
+					  r->like->frames[f].function);
+		json_array_end(w);
+		json_object_end(w);
+	}
+	json_array_end(w);
+	json_object_end(w);
+}
+
 static void print_json(FILE *out, const struct diff_result *d, size_t limit)
 {
 	struct json_writer w;
@@ -280,6 +361,11 @@ static void print_json(FILE *out, const struct diff_result *d, size_t limit)
 	json_array_begin(&w);
 	for (i = 0; i < d->nprocs; i++)
 		json_process(&w, d, &d->procs[i], limit);
+	json_array_end(&w);
+	json_key(&w, "generations");
+	json_array_begin(&w);
+	for (i = 0; i < d->ngens; i++)
+		json_generation(&w, &d->gens[i], limit);
 	json_array_end(&w);
 	json_object_end(&w);
 	fputc('\n', out);

@@ -11,14 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc_redirect.h"
 #include "container.h"
 #include "doctor.h"
 #include "proc.h"
+#include "target_file.h"
 #include "proc_tree.h"
 #include "pytarget.h"
 
+/* gunicorn config files are a few KiB: more is not read */
+#define CONFIG_READ_MAX (64 * 1024)
 #define SIGUSR1_BIT 9	/* SigCgt bit n is signal n+1 */
 #define SIGUSR2_BIT 11
 
@@ -127,6 +131,115 @@ static void check_worker_signals(struct findings *f, pid_t worker, bool preload)
 		    preload ? "; under --preload a handler registered at import time lives in the master only (gunicorn resets its workers' signals)" : "");
 }
 
+/* A gunicorn setting as given on the command line, in GUNICORN_CMD_ARGS or
+ * in the config file (the first that has it); 0 or -ENOENT. *from says
+ * where. Each is the target's own text: parsed as numbers, bounded. */
+static int gunicorn_setting(pid_t master, const char *opt, const char *name, long *value,
+			    const char **from)
+{
+	char val[512], conf[256] = "gunicorn.conf.py", *text, *p;
+	size_t got, nlen = strlen(name);
+	int err;
+
+	if (!proc_arg_value(master, opt, val, sizeof(val))) {
+		*from = "the command line";
+		*value = strtol(val, NULL, 10);
+		return 0;
+	}
+	if (!proc_getenv(master, "GUNICORN_CMD_ARGS", val, sizeof(val)) && (p = strstr(val, opt)) &&
+	    (p[strlen(opt)] == ' ' || p[strlen(opt)] == '=')) {
+		*from = "GUNICORN_CMD_ARGS";
+		*value = strtol(p + strlen(opt) + 1, NULL, 10);
+		return 0;
+	}
+	if (proc_arg_value(master, "--config", conf, sizeof(conf)) &&
+	    proc_arg_value(master, "-c", conf, sizeof(conf)))
+		snprintf(conf, sizeof(conf), "gunicorn.conf.py");
+	if (!strncmp(conf, "python:", 7))
+		return -ENOENT;		/* a module: not read */
+	text = malloc(CONFIG_READ_MAX);
+	if (!text)
+		return -ENOMEM;
+	err = target_file_read(master, conf, text, CONFIG_READ_MAX, &got);
+	for (p = text; !err && p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (strncmp(p, name, nlen))
+			continue;
+		p += nlen;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '=')
+			continue;
+		*from = "the config file";
+		*value = strtol(p + 1, NULL, 10);
+		free(text);
+		return 0;
+	}
+	free(text);
+	return -ENOENT;
+}
+
+/* Seconds since the system booted. */
+static double uptime_seconds(void)
+{
+	double up = 0;
+	FILE *fp = fopen("/proc/uptime", "re");
+
+	if (fp && fscanf(fp, "%lf", &up) != 1)
+		up = 0;
+	if (fp)
+		fclose(fp);
+	return up;
+}
+
+/* Workers recycled by max_requests live seconds to minutes each: say so,
+ * how old the workers are now, and that leakbpf ranks per generation. */
+static void describe_recycling(struct findings *f, const char *who, pid_t master,
+			       const pid_t *workers, size_t n)
+{
+	long max_requests = 0, jitter = 0;
+	const char *from = NULL, *jfrom = NULL;
+	double up = uptime_seconds(), tick = (double)sysconf(_SC_CLK_TCK), young = -1, old = 0;
+	double sum = 0;
+	char jtext[48] = "";
+	uint64_t start;
+	size_t i, aged = 0;
+
+	for (i = 0; i < n; i++) {
+		double age;
+
+		if (proc_start_time(workers[i], &start))
+			continue;
+		age = up - (double)start / tick;
+		sum += age;
+		aged++;
+		if (young < 0 || age < young)
+			young = age;
+		if (age > old)
+			old = age;
+	}
+	if (gunicorn_setting(master, "--max-requests", "max_requests", &max_requests, &from) ||
+	    max_requests <= 0) {
+		finding_add(f, FINDING_OK, who, "recycling", NULL,
+			    "workers are not recycled by max_requests%s", young >= 0 ?
+			    "" : " (no workers now)");
+		return;
+	}
+	if (!gunicorn_setting(master, "--max-requests-jitter", "max_requests_jitter", &jitter,
+			      &jfrom) && jitter > 0)
+		snprintf(jtext, sizeof(jtext), " (jitter %ld)", jitter);
+	if (young < 0) {
+		finding_add(f, FINDING_OK, who, "recycling", NULL,
+			    "workers are recycled by max_requests=%ld (from %s); none runs now",
+			    max_requests, from);
+		return;
+	}
+	finding_add(f, FINDING_OK, who, "recycling", NULL,
+		    "workers are recycled by max_requests=%ld%s (from %s): the %zu workers now are %.1f-%.1f s old (recycled at a steady pace, each lives about %.0f s: twice their mean age); a leak there never shows as one worker's trend, and `leakbpf diff` ranks what each worker generation accumulated, line by line (the agent keeps every worker's last state)",
+		    max_requests, jtext, from, aged, young, old, 2 * sum / (double)aged);
+}
+
 static void describe_group(struct findings *f, const char *who, pid_t pid)
 {
 	struct proc_table t;
@@ -152,13 +265,20 @@ static void describe_group(struct findings *f, const char *who, pid_t pid)
 	if (role == PROC_ROLE_WORKER) {
 		check_worker_signals(f, pid, preload);
 	} else {
+		pid_t workers[256];
+		size_t nworkers = 0;
+
 		n = proc_table_descendants(&t, group, kids, sizeof(kids) / sizeof(kids[0]));
 		for (i = 0; i < n && i < sizeof(kids) / sizeof(kids[0]); i++) {
 			pid_t g;
 
-			if (proc_role_of(&t, kids[i], &g) == PROC_ROLE_WORKER && g == group)
+			if (proc_role_of(&t, kids[i], &g) == PROC_ROLE_WORKER && g == group) {
 				check_worker_signals(f, kids[i], preload);
+				workers[nworkers++] = kids[i];
+			}
 		}
+		if (is_gunicorn(group))
+			describe_recycling(f, who, group, workers, nworkers);
 	}
 	proc_table_free(&t);
 }

@@ -266,6 +266,31 @@ bool proc_has_arg(pid_t pid, const char *arg, bool prefix)
 	return found;
 }
 
+int proc_arg_value(pid_t pid, const char *opt, char *buf, size_t len)
+{
+	size_t olen = strlen(opt), i = 0, n;
+	char *cmd;
+	int err = -ENOENT;
+
+	if (proc_read_file(pid, "cmdline", &cmd, &n))
+		return -ESRCH;
+	while (i < n) {
+		const char *e = cmd + i;
+		size_t elen = strnlen(e, n - i);
+
+		if (!strncmp(e, opt, olen) && e[olen] == '=') {
+			snprintf(buf, len, "%s", e + olen + 1);
+			err = 0;
+		} else if (!strcmp(e, opt) && i + elen + 1 < n) {
+			snprintf(buf, len, "%s", e + elen + 1);
+			err = 0;
+		}
+		i += elen + 1;
+	}
+	free(cmd);
+	return err;	/* the last one given wins, as with argparse */
+}
+
 /* Numeric fields of /proc/PID/stat, numbered as in proc(5) (1 = pid). */
 static int stat_fields(pid_t pid, const int *want, uint64_t *out, int n)
 {

@@ -22,6 +22,9 @@
  * for 0.8%; with 40 ms every ~5 s, nothing measurable beyond the traps. */
 #define FIRST_WINDOW 0.04	/* seconds */
 #define CHECK_INTERVAL 1.0	/* seconds between liveness checks */
+/* A worker started on a sibling's schedule opens its first window within
+ * this many seconds: one recycled by max_requests may live two */
+#define SIBLING_FIRST_WINDOW_WITHIN 0.8
 
 /* Where an object header may start in a block: after nothing, a GC header,
  * or a GC header behind a managed-dict pre-header (3.11+). */
@@ -355,6 +358,32 @@ static int open_window(struct session *s)
 	return 0;
 }
 
+static int drop_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
+{
+	(void)ctx;
+	(void)addr;
+	(void)a;
+	return 0;
+}
+
+/* The process ended inside a window: what the window caught can no longer
+ * be read to tell alive from freed, and its work clock is gone with it.
+ * The window is undone (probes out, its blocks dropped) and counts for
+ * nothing; the samples of earlier windows, as last checked, are its final
+ * state. */
+static int abandon_window(struct session *s)
+{
+	struct sampled *sm = &s->sampled;
+
+	alloc_redirect_disarm(&s->redirect);
+	tracer_detach_libc(s->tracer, s->pid);
+	tracer_clear_pending(s->tracer, s->pid);
+	s->libc_attached = false;
+	sm->window_open = false;
+	sm->windows_abandoned++;
+	return tracer_take_allocs(s->tracer, s->pid, drop_one, NULL);
+}
+
 static int close_window(struct session *s)
 {
 	struct sampled *sm = &s->sampled;
@@ -368,7 +397,14 @@ static int close_window(struct session *s)
 	/* flag first: from here on nothing new is sampled */
 	err = set_window_flag(s, false);
 	closed_at = now_seconds();
-	if (read_clock(s, &clock_now) || clock_now < sm->clock_opened)
+	if (s->exited)
+		return abandon_window(s);
+	if (read_clock(s, &clock_now)) {
+		if (!proc_is_running(s->pid))
+			return abandon_window(s);	/* ended; the exit event is on its way */
+		clock_now = sm->clock_opened;
+	}
+	if (clock_now < sm->clock_opened)
 		clock_now = sm->clock_opened;
 	/* this window's samples stand for the work since the last window
 	 * closed: that over the work inside this window */
@@ -489,6 +525,7 @@ bool sampled_take_schedule(struct sampled *sm, const struct sampled *like)
 		return false;
 	schedule_init(&sm->sched, now_seconds(), like->sched.window, like->sched.period,
 		      sm->sched.rng);
+	schedule_first_within(&sm->sched, now_seconds(), SIBLING_FIRST_WINDOW_WITHIN);
 	sm->window_density = like->window_density;
 	sm->expected = like->expected;
 	return true;
@@ -513,9 +550,17 @@ int sampled_tick(struct session *s)
 		}
 	}
 	if (!sm->window_open && now >= sm->next_check) {
+		uint64_t clock;
+
 		err = check_samples(s);
 		if (err)
 			pr_warn("process %d: checking samples: %s", s->pid, strerror(-err));
+		/* the work done so far: all a final estimate has once the
+		 * process has ended between two windows */
+		if (!read_clock(s, &clock) && clock >= sm->last.clock_closed) {
+			sm->clock_checked = clock;
+			sm->clock_checked_at = now_seconds();
+		}
 		sm->next_check = now_seconds() + CHECK_INTERVAL;
 	}
 	now = now_seconds();
@@ -548,7 +593,20 @@ int sampled_collect(struct session *s, struct report *r)
 	double now = now_seconds();
 	bool young_window = now - sm->last.closed_at < SAMPLE_MIN_AGE;
 	const struct sampled_span_end *end = young_window ? &sm->before_last : &sm->last;
-	double scale = sampler_scale(end->clock_closed - sm->clock_start, end->work_in_windows);
+	uint64_t clock_end = end->clock_closed;
+	double as_of = end->closed_at;
+	double scale;
+
+	/* A live process's estimate stands for the work up to its last
+	 * window: after it, what was allocated is not seen yet. An ended one
+	 * will have no more windows: its samples stand for all the work it
+	 * did up to the last reading before its end (a worker recycled after
+	 * 4 s, its one window at 0.5 s, was estimated at a tenth of its leak) */
+	if (s->exited && !young_window && sm->clock_checked > clock_end) {
+		clock_end = sm->clock_checked;
+		as_of = sm->clock_checked_at;
+	}
+	scale = sampler_scale(clock_end - sm->clock_start, end->work_in_windows);
 	bool by_wall = false;
 	uint64_t capped = 0, young = 0;
 	size_t i;
@@ -607,7 +665,7 @@ int sampled_collect(struct session *s, struct report *r)
 		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
 		.capped = capped, .by_wall_time = by_wall, .dropped = sm->dropped, .young = young,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
-		.from_monotonic = sm->started_at, .as_of_monotonic = end->closed_at,
+		.from_monotonic = sm->started_at, .as_of_monotonic = as_of,
 	};
 	return err;
 }

@@ -39,6 +39,13 @@ void schedule_init(struct sampler_schedule *s, double now, double window, double
 	place_window(s);
 }
 
+void schedule_first_within(struct sampler_schedule *s, double now, double within)
+{
+	double room = (within < s->period ? within : s->period) - s->window;
+
+	s->next_open = now + (room > 0 ? uniform(&s->rng) * room : 0);
+}
+
 void schedule_next(struct sampler_schedule *s, double now)
 {
 	s->period_start += s->period;

@@ -62,7 +62,8 @@ def read(path):
 
 
 class Gunicorn:
-    def __init__(self, spawn, tmp_path, workers, max_requests=0, python=GUNICORN_PY, **env):
+    def __init__(self, spawn, tmp_path, workers, max_requests=0, python=GUNICORN_PY, jitter=0,
+                 **env):
         if not gunicorn_available():
             pytest.skip("python3-gunicorn / python3-flask not installed")
         if python != GUNICORN_PY:
@@ -74,6 +75,8 @@ class Gunicorn:
                 "-b", "127.0.0.1:%d" % self.port, "--chdir", os.path.dirname(APP)]
         if max_requests:
             args += ["--max-requests", str(max_requests)]
+        if jitter:
+            args += ["--max-requests-jitter", str(jitter)]
         args.append("flask_app:app")
         with open(self.log, "wb") as log:
             self.proc = spawn(args, graceful=True, stdout=log, stderr=subprocess.STDOUT,
