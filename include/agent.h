@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "proc.h"
+#include "report.h"
 #include "proc_tree.h"
 #include "session.h"
 #include "u64map.h"
@@ -72,6 +73,26 @@ struct agent_proc {
 	int ntop;
 };
 
+/* What each recycled worker of a group accumulated over its life, kept from
+ * its final snapshot for the metrics: the last AGENT_GEN_WORKERS workers of
+ * each of at most AGENT_GEN_GROUPS groups, AGENT_GEN_LINES lines each. */
+#define AGENT_GEN_GROUPS 16
+#define AGENT_GEN_WORKERS 32
+#define AGENT_GEN_LINES 8
+
+struct agent_gen_worker {
+	double life;			/* seconds traced */
+	int64_t bytes;			/* outstanding at its end */
+	struct agent_top_stack lines[AGENT_GEN_LINES];	/* by bytes; rate unused */
+	int nlines;
+};
+
+struct agent_gen_group {
+	pid_t group;			/* 0: slot free */
+	uint64_t ended;			/* workers recorded, ever */
+	struct agent_gen_worker workers[AGENT_GEN_WORKERS];	/* ring */
+};
+
 struct agent_stats {
 	uint64_t snapshots, snapshot_failures;
 	uint64_t final_snapshots;	/* taken as a traced process ended */
@@ -90,6 +111,7 @@ struct agent {
 	struct agent_proc **procs;
 	size_t nprocs, capprocs;
 	struct agent_stats stats;
+	struct agent_gen_group *gens;	/* AGENT_GEN_GROUPS, made at the first */
 	uint64_t max_symbolize_lag_ns;
 	uint64_t counters[LB_CNT__COUNT];
 	double next_snapshot, next_retention;
@@ -107,6 +129,10 @@ void agent_close(struct agent *a);
 /* src/agent_snapshot.c: one process's snapshot into the store (and the
  * figures the metrics show). t is the wall clock. */
 int agent_snapshot(struct agent *a, struct agent_proc *p, double t, double mono);
+/* src/agent_generations.c: a worker's final report joins its group's
+ * generations; the metrics' per-generation ranking of them. */
+void agent_generation_add(struct agent *a, const struct agent_proc *p, const struct report *r);
+void agent_generations_write(const struct agent *a, FILE *out);
 /* src/agent_metrics.c: the Prometheus exposition of the agent's state. */
 int agent_metrics_write(void *agent, FILE *out);
 

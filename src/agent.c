@@ -265,8 +265,15 @@ static int on_process_event(void *ctx, const struct lb_event *ev)
 		 * anything else is looked at if it execs */
 		if (parent && parent->traced && !parent->s.py_status) {
 			p = add_proc(a, (pid_t)ev->pid, now, true);
-			if (p)
+			if (p) {
+				/* it runs its parent's program: a worker of the
+				 * parent's group from its first instant (one that
+				 * lives between two snapshots is never looked up
+				 * in the process tree) */
 				p->ppid = (pid_t)ev->ppid;
+				p->role = PROC_ROLE_WORKER;
+				p->group = parent->role == PROC_ROLE_WORKER ? parent->group : parent->pid;
+			}
 		}
 		break;
 	case LB_EVENT_EXEC:
@@ -540,6 +547,8 @@ void agent_close(struct agent *a)
 	while (a->nprocs)
 		drop_proc(a, a->procs[a->nprocs - 1], false);
 	free(a->procs);
+	free(a->gens);
+	a->gens = NULL;
 	a->procs = NULL;
 	metrics_server_close(a->metrics);
 	symbolizer_free(a->sym);

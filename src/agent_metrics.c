@@ -178,6 +178,7 @@ int agent_metrics_write(void *agent, FILE *out)
 	per_process(out, a, "leakbpf_process_overhead_ratio",
 		    "Share of the process's CPU time spent in leakbpf's probes over the last sampling period", v_overhead);
 	top_stacks(out, a);
+	agent_generations_write(a, out);
 	own_cost(out, a);
 	return ferror(out) ? -1 : 0;
 }

@@ -168,6 +168,8 @@ int agent_snapshot(struct agent *a, struct agent_proc *p, double t, double mono)
 	if (err)
 		pr_warn("process %d: writing the snapshot: %s", p->pid, strerror(-err));
 	update_figures(p, &r, mono);
+	if (p->s.exited)
+		agent_generation_add(a, p, &r);
 	report_free(&r);
 	return err;
 }

@@ -29,6 +29,7 @@ def run_recycled(spawn, leakbpf, tmp_path, seconds, **env):
     assert wait_for(lambda: a.metric("leakbpf_processes_traced") == 3, 30), a.diag()
     wrk(g.url, seconds, connections=4)
     a.final_snapshots = a.metric("leakbpf_final_snapshots_total")
+    a.last_scrape = a.scrape()
     assert a.stop() == 0, a.diag()
     log = g.check_no_worker_killed()
     assert "Autorestarting worker" in log, "no max_requests recycle happened"
@@ -61,6 +62,12 @@ def test_recycled_workers_leak_per_generation(bpf_ready, spawn, tmp_path):
     assert 2 * len(first) >= len(workers), "leak line first in %d of %d workers" % (
         len(first), len(workers))
     assert a.final_snapshots >= 6, "final snapshots: %s" % a.final_snapshots
+    # the metrics rank the group's lines over its ended workers the same way
+    first = [l for l in a.last_scrape.splitlines()
+             if l.startswith("leakbpf_generation_line_bytes{group=\"%d\",rank=\"1\"," % g.pid)
+             and 'stat="median"' in l]
+    assert first and "flask_app.py:%d " % LEAK_LINE in first[0], \
+        "metrics' first generation line: %s" % first
     cp = run_leakbpf(bpf_ready, ["diff", "--window", "60s", "--store", a.store])
     assert cp.returncode == 0 and "per generation: " in cp.stdout, cp.stdout[:2000]
     assert "flask_app.py:%d" % LEAK_LINE in cp.stdout.split("per generation: ")[1].split("\n")[1], \
@@ -98,7 +105,10 @@ def test_worker_killed_by_sigkill_leaves_its_final_state(bpf_ready, spawn, tmp_p
     p = mine[0]
     # the agent's own interval is 30 s: only the exit could have taken it
     assert p["to"] >= killed_at - 0.5, "last snapshot %.1f s before the kill" % (killed_at - p["to"])
-    assert p["rows"] and app_line(innermost_py(p["rows"][0])) == LEAK_LINE, p["rows"][:1]
+    # sampled: a per-request temporary freed and replaced at its address can
+    # outrank the leak in one worker (issue 12); the leak is there
+    assert any(app_line(innermost_py(r)) == LEAK_LINE for r in p["rows"][:3]), [
+        innermost_py(r) for r in p["rows"][:3]]
 
 
 def test_doctor_says_workers_are_recycled(bpf_ready, spawn, tmp_path):
