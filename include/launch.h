@@ -30,9 +30,11 @@ struct launched {
 };
 
 /* Starts argv[0] (searched in PATH) with the caller's environment.
- * -errno if fork/ptrace fails. An exec failure shows up later as
- * STOP_GONE with launch_exec_error() != 0. */
-int launch_start(char **argv, struct launched *l);
+ * stdout_to_stderr: the command's standard output goes to our standard
+ * error (the report has our standard output to itself). -errno if
+ * fork/ptrace fails. An exec failure shows up later as STOP_GONE with
+ * launch_exec_error() != 0. */
+int launch_start(char **argv, bool stdout_to_stderr, struct launched *l);
 int launch_wait(struct launched *l, bool block, enum stop_kind *kind, int *status);
 /* Resumes after a stop; swallow drops the pending signal. */
 int launch_resume(struct launched *l, enum stop_kind kind, int status, bool swallow);

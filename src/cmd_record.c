@@ -331,7 +331,10 @@ int cmd_record(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGTERM, &stop, NULL);
 	sigaction(SIGHUP, &stop, NULL);
-	err = launch_start(rec.args.cmd, &rec.child);
+	/* like time(1) and perf stat, the report never shares a stream with
+	 * the command's output: `record --json -- CMD | jq .` works whatever
+	 * CMD prints. Without -o the report has standard output to itself. */
+	err = launch_start(rec.args.cmd, !rec.args.output, &rec.child);
 	if (err) {
 		fprintf(stderr, "leakbpf record: cannot start %s: %s\n", rec.args.cmd[0], strerror(-err));
 		session_close(&rec.session);

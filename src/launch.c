@@ -15,7 +15,7 @@
 
 #include "proc.h"
 
-int launch_start(char **argv, struct launched *l)
+int launch_start(char **argv, bool stdout_to_stderr, struct launched *l)
 {
 	int fds[2], status, err;
 	pid_t child;
@@ -35,6 +35,8 @@ int launch_start(char **argv, struct launched *l)
 		/* wait here until the tracer has seized us, so no instruction
 		 * of the command runs untraced */
 		raise(SIGSTOP);
+		if (stdout_to_stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+			_exit(127);
 		execvp(argv[0], argv);
 		err = errno;
 		if (write(fds[1], &err, sizeof(err)) < 0)

@@ -112,3 +112,17 @@ def test_native_limit_and_max_depth(record, native_leak):
         assert 1 <= len(row["frames"]) <= 3, "--max-depth 3: row with %d frames" % len(row["frames"])
     # The biggest leak (mmap, 81920 B) must be the first row even when cut.
     assert proc["rows"][0]["bytes"] >= EXPECTED_NATIVE["leak_mmap"][0], fmt_rows(proc["rows"])
+
+
+def test_report_has_stdout_to_itself(bpf_ready):
+    """`leakbpf record --json -- CMD | jq .` works whatever CMD prints: like
+    time(1) and perf stat, the report never shares a stream with CMD's
+    output; without -o, CMD's standard output goes to standard error."""
+    from conftest import run_leakbpf
+    import json
+    cp = run_leakbpf(bpf_ready, ["record", "--json", "--", "/usr/bin/python3", "-c",
+                                 "print('{not json, from the target'); print('elapsed=0.03')"])
+    assert cp.returncode == 0, cp.stderr
+    doc = json.loads(cp.stdout)
+    assert doc["processes"], cp.stdout[:500]
+    assert "{not json, from the target" in cp.stderr and "elapsed=0.03" in cp.stderr, cp.stderr
