@@ -48,6 +48,13 @@ void schedule_next(struct sampler_schedule *s, double now);
 /* measured: overhead of the last period as a fraction (of the target's CPU
  * time); budget: the allowed fraction. Adjusts s->period and s->window. */
 void governor_adjust(struct sampler_schedule *s, double measured, double budget);
+/* The share of the target's CPU (cpu_rate: CPUs it uses) that tracing took
+ * while a window was open: spent seconds over the time the window really
+ * was open, from opened_at to closed_at. A window closes late when the loop
+ * was busy (the agent writing the store) and early on a refresh; its
+ * scheduled length would skew the governor by as much. */
+double governor_window_density(double spent, double opened_at, double closed_at,
+			       double cpu_rate);
 
 /* ---- estimate ---------------------------------------------------------- */
 

@@ -454,7 +454,8 @@ static int close_window(struct session *s)
 			 * open, averaged with the windows before: one window
 			 * that fell in a quiet stretch moves the schedule
 			 * half as far as it would alone */
-			double density = spent / (old_window * rate);
+			double density = governor_window_density(spent, sm->opened_at, closed_at,
+								 rate);
 
 			sm->window_density = sm->window_density > 0 ?
 					     (sm->window_density + density) / 2 : density;

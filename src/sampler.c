@@ -300,3 +300,13 @@ uint64_t key_learner_key(const struct key_learner *k)
 	}
 	return k->count[best] >= 3 && !tie ? k->value[best] : 0;
 }
+
+double governor_window_density(double spent, double opened_at, double closed_at,
+			       double cpu_rate)
+{
+	double open_for = closed_at - opened_at;
+
+	if (open_for <= 0 || cpu_rate <= 0)
+		return 0;
+	return spent / (open_for * cpu_rate);
+}

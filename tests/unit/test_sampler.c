@@ -337,5 +337,15 @@ int main(void)
 	test_governor();
 	test_shapes();
 	test_key_learner();
+	/* the governor measures a window by the time it was open: one scheduled
+	 * for 40 ms that closed 120 ms later (the loop writing the store) took
+	 * a third of the CPU share its scheduled length says */
+	CHECK(fabs(governor_window_density(0.006, 10.0, 10.12, 1.0) - 0.05) < 1e-9,
+	      "6 ms spent in a window open 120 ms: density 0.05 (%g)",
+	      governor_window_density(0.006, 10.0, 10.12, 1.0));
+	CHECK(fabs(governor_window_density(0.006, 10.0, 10.02, 0.5) - 0.6) < 1e-9,
+	      "closed early after 20 ms, target using half a CPU: 0.6");
+	CHECK(governor_window_density(0.006, 10.0, 10.0, 1.0) == 0,
+	      "a window open no time measured nothing");
 	return tests_summary();
 }
