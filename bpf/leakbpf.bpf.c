@@ -35,10 +35,6 @@ static __always_inline struct lb_proc *current_proc(__u32 tgid)
 	return bpf_map_lookup_elem(&procs, &tgid);
 }
 
-static __always_inline bool frozen(const struct lb_proc *proc)
-{
-	return proc && (proc->flags & LB_PROC_FROZEN);
-}
 
 /* Finishes the running hash of the frames with what else tells stacks apart. */
 static __always_inline __u64 finish_stack_hash(const struct lb_stack *st, __u64 h)
@@ -221,8 +217,6 @@ static __always_inline int on_entry(struct pt_regs *ctx, struct lb_proc *proc, e
 		.sp = sp, .fn = fn, .tgid = tgid,
 	};
 
-	if (frozen(proc))
-		return 0;
 	outer = outer_call(tid, sp);
 	if (outer) {
 		outer->nested++;
@@ -252,8 +246,6 @@ static __always_inline int on_return(struct pt_regs *ctx, struct lb_proc *proc, 
 	}
 	p = *pp;
 	bpf_map_delete_elem(&pending, &tid);
-	if (frozen(proc))
-		return 0;
 
 	switch (p.fn) {
 	case LB_FN_REALLOC:
@@ -292,7 +284,7 @@ static __always_inline int on_release(struct pt_regs *ctx, struct lb_proc *proc,
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 
-	if (!addr || frozen(proc))
+	if (!addr)
 		return 0;
 	/* free/munmap called by an allocator we are inside of */
 	if (outer_call(tid, PT_REGS_SP(ctx)))
@@ -345,22 +337,30 @@ static __always_inline int mmap_entry(struct pt_regs *ctx, struct lb_proc *proc,
  * uprobe_multi link, which the kernel removes with one RCU grace period
  * instead of one per probe (~110 ms each here).
  */
-/* The traced process's entry, one more probe hit counted in it (NULL: a
- * process leakbpf does not trace). */
-static __always_inline struct lb_proc *proc_of_hit(void)
+/* The traced process's entry (NULL: a process leakbpf does not trace), one
+ * more probe hit counted in its state; *frozen when its numbers are final
+ * (Py_FinalizeEx began): the hit then changes nothing. */
+static __always_inline struct lb_proc *proc_of_hit(bool *frozen)
 {
-	struct lb_proc *proc = current_proc(bpf_get_current_pid_tgid() >> 32);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct lb_proc_state *st = bpf_map_lookup_elem(&proc_state, &tgid);
 
-	if (proc)
-		__sync_fetch_and_add(&proc->hits, 1);
-	return proc;
+	*frozen = false;
+	if (st) {
+		__sync_fetch_and_add(&st->hits, 1);
+		*frozen = st->flags & LB_STATE_FROZEN;
+	}
+	return current_proc(tgid);
 }
 
 SEC("uprobe")
 int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 {
-	struct lb_proc *proc = proc_of_hit();
+	bool frozen;
+	struct lb_proc *proc = proc_of_hit(&frozen);
 
+	if (frozen)
+		return 0;
 	switch (bpf_get_attach_cookie(ctx)) {
 	case LB_FN_MALLOC:
 		return on_entry(ctx, proc, LB_FN_MALLOC, a1, 0, 0);
@@ -396,7 +396,11 @@ int BPF_KPROBE(alloc_enter, __u64 a1, __u64 a2, __u64 a3, __u64 a4)
 SEC("uretprobe")
 int BPF_KRETPROBE(alloc_return, __u64 ret)
 {
-	return on_return(ctx, proc_of_hit(), ret);
+	bool frozen;
+	struct lb_proc *proc = proc_of_hit(&frozen);
+
+	/* a call in flight keeps its pending entry: frozen is for good */
+	return frozen ? 0 : on_return(ctx, proc, ret);
 }
 
 /* The register a new-reference probe's cookie names (enum lb_reg). Copied
@@ -443,14 +447,15 @@ int BPF_KPROBE(new_reference)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
-	struct lb_proc *proc = proc_of_hit();
+	bool frozen;
+	struct lb_proc *proc = proc_of_hit(&frozen);
 	struct lb_alloc_key k = { .pid = tgid };
 	struct lb_totals *from, *to;
 	struct lb_alloc *a;
 	__u64 key;
 
 	/* attached in full mode only (src/session.c): no window to check */
-	if (!proc || frozen(proc))
+	if (!proc || frozen)
 		return 0;
 	k.addr = object_block(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)));
 	if (!k.addr)
@@ -488,10 +493,11 @@ int BPF_KPROBE(finalize_enter)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct lb_proc *proc = current_proc(tgid);
+	struct lb_proc_state *st = bpf_map_lookup_elem(&proc_state, &tgid);
 
-	if (!proc || !(proc->flags & LB_PROC_STOP_AT_FINALIZE))
+	if (!proc || !st || !(proc->flags & LB_PROC_STOP_AT_FINALIZE))
 		return 0;
-	proc->flags |= LB_PROC_FROZEN;
+	st->flags |= LB_STATE_FROZEN;	/* the one bit BPF ever sets: no atomics needed */
 	/* SIGURG: ignored by default, so if the tracer is gone the program
 	 * never notices; a ptrace tracer sees the stop and swallows it */
 	bpf_send_signal_thread(SIGURG_NUM);

@@ -11,6 +11,14 @@ struct {
 	__type(value, struct lb_proc);
 } procs SEC(".maps");
 
+/* tgid -> what BPF counts and flags of it (see struct lb_proc_state) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct lb_proc_state);
+} proc_state SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);

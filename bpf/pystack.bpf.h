@@ -12,8 +12,8 @@
 #ifndef LEAKBPF_PYSTACK_BPF_H
 #define LEAKBPF_PYSTACK_BPF_H
 
-#define FNV_PRIME 0x100000001b3ULL
-#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME LB_FNV_PRIME
+#define FNV_BASIS LB_FNV_BASIS
 
 /* Frames visited per walk: shim frames (one per C -> Python entry on 3.12+)
  * take visits without taking places, so allow more than the depth. */

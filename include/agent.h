@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "clocks.h"
 #include "proc.h"
 #include "report.h"
 #include "proc_tree.h"
@@ -135,8 +136,5 @@ void agent_generation_add(struct agent *a, const struct agent_proc *p, const str
 void agent_generations_write(const struct agent *a, FILE *out);
 /* src/agent_metrics.c: the Prometheus exposition of the agent's state. */
 int agent_metrics_write(void *agent, FILE *out);
-
-double agent_now(void);		/* CLOCK_MONOTONIC seconds */
-double agent_wall(void);	/* CLOCK_REALTIME seconds */
 
 #endif

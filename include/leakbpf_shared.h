@@ -117,11 +117,6 @@ enum lb_reg {
 /* Per traced process: what BPF needs to walk its Python stacks. */
 struct lb_proc {
 	__u64 runtime_addr;		/* absolute address of _PyRuntime, 0 = not Python */
-	/* Probe hits (entries and returns), for the governors: one tracer may
-	 * serve many processes and the kernel's run counts are global. BPF
-	 * adds to it in the entry it looks up anyway; userspace rewrites
-	 * the entry only to flip flags (a hit in between is not counted). */
-	__u64 hits;
 	__u32 flags;			/* LB_PROC_* */
 	__u32 max_depth;		/* <= LB_MAX_PY_DEPTH */
 	/* tp_flags bits that put a pre-header (2 pointers) before the GC
@@ -132,7 +127,6 @@ struct lb_proc {
 };
 
 #define LB_PROC_PYTHON		(1u << 0)	/* walk Python stacks */
-#define LB_PROC_FROZEN		(1u << 1)	/* ignore allocations and frees (report taken) */
 #define LB_PROC_STOP_AT_FINALIZE (1u << 2)	/* signal the tracer when Py_FinalizeEx starts */
 /* Sampled mode: allocations are recorded only while a window is open (the
  * probes go in before it opens and come out after it closes); frees are
@@ -140,6 +134,20 @@ struct lb_proc {
  * map when it closes. */
 #define LB_PROC_SAMPLED		(1u << 3)
 #define LB_PROC_WINDOW		(1u << 4)
+
+/* Per traced process, what BPF alone writes. Userspace creates the entry
+ * (zeroed) with the process's lb_proc, reads it and deletes it, never
+ * updates it: lb_proc is rewritten whole to flip a window flag, and a
+ * frozen flag or hits counted in it in between were lost. */
+struct lb_proc_state {
+	/* probe hits (entries and returns), for the governors: one tracer
+	 * may serve many processes and the kernel's run counts are global */
+	__u64 hits;
+	__u32 flags;			/* LB_STATE_* */
+	__u32 pad;
+};
+
+#define LB_STATE_FROZEN	(1u << 0)	/* ignore allocations and frees (Py_FinalizeEx began) */
 
 /* One Python frame of a captured stack. */
 struct lb_frame {
@@ -158,13 +166,18 @@ struct lb_frame {
  */
 #define LB_CODE_ID_BYTES 24
 
+/* FNV-1a, the one hash of both sides: stack keys (BPF), code ids (both),
+ * and userspace's tables (include/fnv.h) */
+#define LB_FNV_BASIS 0xcbf29ce484222325ULL
+#define LB_FNV_PRIME 0x100000001b3ULL
+
 static inline __u32 lb_code_id(const __u64 f[3])
 {
-	__u64 h = 0xcbf29ce484222325ULL;
+	__u64 h = LB_FNV_BASIS;
 	int i;
 
 	for (i = 0; i < 3; i++)
-		h = (h ^ f[i]) * 0x100000001b3ULL;
+		h = (h ^ f[i]) * LB_FNV_PRIME;
 	h ^= h >> 32;
 	return (__u32)h | 1;	/* never 0: 0 = not captured */
 }

@@ -58,6 +58,8 @@ int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ct
 
 int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc);
 int tracer_get_proc(struct tracer *t, pid_t pid, struct lb_proc *proc);
+/* What BPF counted and flagged of pid (hits, frozen). */
+int tracer_get_proc_state(struct tracer *t, pid_t pid, struct lb_proc_state *state);
 
 typedef int (*tracer_event_fn)(void *ctx, const struct lb_event *ev);
 /* Whether a stack key has been symbolised (and so may leave the maps). */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
 #include "log.h"
 #include "metrics_server.h"
 #include "store.h"
@@ -33,22 +34,6 @@ static const double exec_attach_delays[] = { 0.1, 0.4, 1.5 };
 /* Retention runs this often; full resolution for the last hour, then one
  * snapshot a minute, one every 5 minutes after 6 hours. */
 #define RETENTION_EVERY_S 60.0
-
-double agent_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-double agent_wall(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Wall-clock time the process started: boot time plus its start ticks. */
 static double started_wall(uint64_t start_ticks)
@@ -153,11 +138,11 @@ static void drop_proc(struct agent *a, struct agent_proc *p, bool ended)
 		/* its last state, from what leakbpf holds (its memory is gone):
 		 * a worker recycled after seconds lives between two of the
 		 * agent's snapshots, and would leave nothing */
-		if (agent_snapshot(a, p, agent_wall(), agent_now()))
+		if (agent_snapshot(a, p, wall_seconds(), monotonic_seconds()))
 			a->stats.snapshot_failures++;
 		else
 			a->stats.final_snapshots++;
-		store_mark_ended(a->store, p->pid, p->start_time, agent_wall());
+		store_mark_ended(a->store, p->pid, p->start_time, wall_seconds());
 		a->stats.exited++;
 		pr_info("process %d exited", p->pid);
 	}
@@ -239,7 +224,7 @@ static void try_attach(struct agent *a, struct agent_proc *p, double now)
 		return;
 	}
 	p->traced = true;
-	p->attached_wall = agent_wall();
+	p->attached_wall = wall_seconds();
 	a->stats.attached++;
 	pr_info("tracing process %d (%s)%s", p->pid, p->s.comm, p->from_fork ? ", forked" : "");
 	sibling = measured_sibling(a, p);
@@ -253,7 +238,7 @@ static int on_process_event(void *ctx, const struct lb_event *ev)
 {
 	struct agent *a = ctx;
 	struct agent_proc *p = find_proc(a, (pid_t)ev->pid), *parent;
-	double now = agent_now();
+	double now = monotonic_seconds();
 
 	a->stats.process_events++;
 	switch (ev->type) {
@@ -306,7 +291,7 @@ static int on_new_stack(void *ctx, const struct lb_event *ev)
 static int discover(struct agent *a)
 {
 	struct proc_table t;
-	double now = agent_now();
+	double now = monotonic_seconds();
 	size_t i;
 	int err = proc_table_read(&t);
 
@@ -345,7 +330,7 @@ int agent_open(struct agent *a, const struct agent_opts *opts)
 
 	memset(a, 0, sizeof(*a));
 	a->opts = *opts;
-	a->started = agent_now();
+	a->started = monotonic_seconds();
 	err = store_open(opts->store_dir, &a->store);
 	if (err) {
 		fprintf(stderr, "leakbpf agent: cannot open the store in %s: %s; give a writable directory with --store DIR\n",
@@ -388,8 +373,8 @@ int agent_open(struct agent *a, const struct agent_opts *opts)
 		fprintf(stderr, "leakbpf agent: cannot read /proc: %s\n", strerror(-err));
 		return err;
 	}
-	a->next_snapshot = agent_now() + opts->interval;
-	a->next_retention = agent_now();
+	a->next_snapshot = monotonic_seconds() + opts->interval;
+	a->next_retention = monotonic_seconds();
 	return 0;
 }
 
@@ -415,7 +400,7 @@ static void refresh_roles(struct agent *a)
 
 static void take_snapshots(struct agent *a)
 {
-	double t = agent_wall(), mono = agent_now(), began = mono;
+	double t = wall_seconds(), mono = monotonic_seconds(), began = mono;
 	char text[1024];
 	size_t i, used = 0;
 	int c;
@@ -439,13 +424,13 @@ static void take_snapshots(struct agent *a)
 						 (unsigned long long)a->counters[c]);
 		store_put_counters(a->store, t, text);
 	}
-	a->stats.store_seconds += agent_now() - began;
+	a->stats.store_seconds += monotonic_seconds() - began;
 	a->snapshots_done++;
 }
 
 static void apply_retention(struct agent *a)
 {
-	double now = agent_wall();
+	double now = wall_seconds();
 	int gone = store_expire(a->store, now - a->opts.retention);
 
 	if (gone > 0)
@@ -488,7 +473,7 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 	double last_reap = 0;
 
 	while (!*stop) {
-		double now = agent_now();
+		double now = monotonic_seconds();
 		int timeout = 200, err;
 		size_t i;
 
@@ -521,7 +506,7 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 		 * open, when every allocation of its target traps */
 		if (a->metrics && !window_open(a))
 			metrics_server_serve(a->metrics, agent_metrics_write, a);
-		now = agent_now();
+		now = monotonic_seconds();
 		if (now - last_reap >= 1) {
 			reap_gone(a);
 			last_reap = now;

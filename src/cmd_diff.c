@@ -119,7 +119,7 @@ int cmd_diff(int argc, char **argv)
 			a.store_dir, strerror(-err));
 		return 1;
 	}
-	a.q.now = agent_wall();
+	a.q.now = wall_seconds();
 	/* a verdict for every row shown (and all of them for the exports) */
 	a.q.judge = a.format == DIFF_TEXT || a.format == DIFF_JSON ? a.limit : 0;
 	err = diff_compute(st, &a.q, &d);

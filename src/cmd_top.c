@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clocks.h"
 #include "log.h"
 #include "proc.h"
 #include "report.h"
@@ -111,21 +112,13 @@ static bool target_alive(pid_t pid)
 	return proc_is_running(pid);
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Waits one interval, symbolising new stacks as they come. */
 static void wait_interval(struct session *s, double interval)
 {
-	double deadline = now_seconds() + interval;
+	double deadline = monotonic_seconds() + interval;
 
 	while (!stop_requested) {
-		double left = deadline - now_seconds();
+		double left = deadline - monotonic_seconds();
 
 		if (left <= 0)
 			break;

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -58,10 +59,7 @@ struct serve_call {
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monotonic_ns() / 1000000);
 }
 
 static int ms_left(int64_t deadline)

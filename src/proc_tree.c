@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "fnv.h"
 #include "proc_tree.h"
 
 #include <dirent.h>
@@ -12,21 +13,11 @@
 
 #include "proc.h"
 
-static uint64_t fnv(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
-}
-
 /* exe path and the whole argv: a fork runs the same; an exec does not */
 static uint64_t program_of(pid_t pid)
 {
 	char link[64], exe[PATH_MAX];
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = LB_FNV_BASIS;
 	char *cmdline;
 	size_t len;
 	ssize_t n;
@@ -34,9 +25,9 @@ static uint64_t program_of(pid_t pid)
 	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
 	n = readlink(link, exe, sizeof(exe));
 	if (n > 0)
-		h = fnv(h, exe, (size_t)n);
+		h = fnv1a(h, exe, (size_t)n);
 	if (!proc_read_file(pid, "cmdline", &cmdline, &len)) {
-		h = fnv(h, cmdline, len);
+		h = fnv1a(h, cmdline, len);
 		free(cmdline);
 	}
 	return h;

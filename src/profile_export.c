@@ -3,6 +3,7 @@
  * protobuf is encoded by hand (a handful of message types, all varints and
  * length-delimited fields) so leakbpf needs no protobuf library; zlib adds
  * the gzip wrapper pprof expects on disk. */
+#include "fnv.h"
 #include "profile_export.h"
 
 #include <errno.h>
@@ -100,11 +101,8 @@ struct strmap {
 
 static size_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a, as strtab.c */
-	size_t i;
+	uint64_t h = fnv1a(LB_FNV_BASIS, s, n);
 
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
 	return (size_t)(h ^ h >> 32);
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
 #include "log.h"
 #include "proc.h"
 #include "report.h"
@@ -29,14 +30,6 @@
 /* Where an object header may start in a block: after nothing, a GC header,
  * or a GC header behind a managed-dict pre-header (3.11+). */
 static const uint8_t object_offsets[] = { 0, 16, 32 };
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int read_clock(struct session *s, uint64_t *v)
 {
@@ -353,7 +346,7 @@ static int open_window(struct session *s)
 		return err;
 	}
 	sm->window_open = true;
-	sm->opened_at = now_seconds();
+	sm->opened_at = monotonic_seconds();
 	pr_debug("process %d: window open for %.0f ms", s->pid, sm->sched.window * 1e3);
 	return 0;
 }
@@ -396,7 +389,7 @@ static int close_window(struct session *s)
 
 	/* flag first: from here on nothing new is sampled */
 	err = set_window_flag(s, false);
-	closed_at = now_seconds();
+	closed_at = monotonic_seconds();
 	if (s->exited)
 		return abandon_window(s);
 	if (read_clock(s, &clock_now)) {
@@ -465,7 +458,7 @@ static int close_window(struct session *s)
 		}
 		sm->period_cost = now_cost;
 	}
-	schedule_next(&sm->sched, now_seconds());
+	schedule_next(&sm->sched, monotonic_seconds());
 	pr_debug("process %d: window %llu closed: %zu samples live (%llu taken, %llu retired by reuse), overhead %.3f%%, next window %.0f ms every %.1f s",
 		 s->pid, (unsigned long long)sm->windows, sm->n, (unsigned long long)sm->taken,
 		 (unsigned long long)sm->replaced, sm->overhead * 100,
@@ -476,7 +469,7 @@ static int close_window(struct session *s)
 int sampled_start(struct session *s, double budget, uint64_t seed)
 {
 	struct sampled *sm = &s->sampled;
-	double now = now_seconds();
+	double now = monotonic_seconds();
 	int err;
 
 	memset(sm, 0, sizeof(*sm));
@@ -524,9 +517,9 @@ bool sampled_take_schedule(struct sampled *sm, const struct sampled *like)
 {
 	if (!sm->on || !like->on || like->window_density <= 0 || like->budget != sm->budget)
 		return false;
-	schedule_init(&sm->sched, now_seconds(), like->sched.window, like->sched.period,
+	schedule_init(&sm->sched, monotonic_seconds(), like->sched.window, like->sched.period,
 		      sm->sched.rng);
-	schedule_first_within(&sm->sched, now_seconds(), SIBLING_FIRST_WINDOW_WITHIN);
+	schedule_first_within(&sm->sched, monotonic_seconds(), SIBLING_FIRST_WINDOW_WITHIN);
 	sm->window_density = like->window_density;
 	sm->expected = like->expected;
 	return true;
@@ -535,7 +528,7 @@ bool sampled_take_schedule(struct sampled *sm, const struct sampled *like)
 int sampled_tick(struct session *s)
 {
 	struct sampled *sm = &s->sampled;
-	double now = now_seconds(), wait;
+	double now = monotonic_seconds(), wait;
 	int err;
 
 	if (!sm->on || s->exited)
@@ -560,11 +553,11 @@ int sampled_tick(struct session *s)
 		 * process has ended between two windows */
 		if (!read_clock(s, &clock) && clock >= sm->last.clock_closed) {
 			sm->clock_checked = clock;
-			sm->clock_checked_at = now_seconds();
+			sm->clock_checked_at = monotonic_seconds();
 		}
-		sm->next_check = now_seconds() + CHECK_INTERVAL;
+		sm->next_check = monotonic_seconds() + CHECK_INTERVAL;
 	}
-	now = now_seconds();
+	now = monotonic_seconds();
 	wait = sm->window_open ? sm->opened_at + sm->sched.window - now : sm->sched.next_open - now;
 	if (!sm->window_open && sm->next_check - now < wait)
 		wait = sm->next_check - now;
@@ -591,7 +584,7 @@ int sampled_collect(struct session *s, struct report *r)
 {
 	struct sampled *sm = &s->sampled;
 	struct u64map rows = { 0 };
-	double now = now_seconds();
+	double now = monotonic_seconds();
 	bool young_window = now - sm->last.closed_at < SAMPLE_MIN_AGE;
 	const struct sampled_span_end *end = young_window ? &sm->before_last : &sm->last;
 	uint64_t clock_end = end->clock_closed;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "fnv.h"
 #include "sampler.h"
 
 #include <string.h>
@@ -183,11 +184,7 @@ uint64_t sample_next_word_addr(const struct sample_shape *sh, uint64_t addr)
 static uint64_t content_fingerprint(const uint8_t *peek, uint64_t size)
 {
 	const uint8_t *p = peek + SAMPLE_PEEK_BEFORE;
-	uint64_t h = 0xcbf29ce484222325ull, n = size < 32 ? size : 32, i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ p[i]) * 0x100000001b3ull;
-	return h;
+	return fnv1a(LB_FNV_BASIS, p, size < 32 ? size : 32);
 }
 
 void sample_set_body(struct sample_shape *sh, uint64_t size, unsigned from0, unsigned len0,
@@ -214,12 +211,11 @@ void sample_set_body(struct sample_shape *sh, uint64_t size, unsigned from0, uns
 static uint64_t body_fingerprint(const struct sample_shape *sh, const uint8_t *peek)
 {
 	const uint8_t *obj = peek + SAMPLE_PEEK_BEFORE + sh->obj_offset;
-	uint64_t h = 0xcbf29ce484222325ull;
-	unsigned i, j;
+	uint64_t h = LB_FNV_BASIS;
+	unsigned i;
 
 	for (i = 0; i < 2; i++)
-		for (j = 0; j < sh->body_len[i]; j++)
-			h = (h ^ obj[sh->body_from[i] + j]) * 0x100000001b3ull;
+		h = fnv1a(h, obj + sh->body_from[i], sh->body_len[i]);
 	return h;
 }
 

@@ -60,11 +60,7 @@ static void describe_python(struct session *s)
 
 static int write_proc_config(struct session *s, bool sampled)
 {
-	struct lb_proc proc = { 0 }, before;
-
-	/* written again on a change of mode: the hit count goes on */
-	if (!tracer_get_proc(s->tracer, s->pid, &before))
-		proc.hits = before.hits;
+	struct lb_proc proc = { 0 };
 
 	if (sampled)
 		proc.flags |= LB_PROC_SAMPLED;
@@ -310,9 +306,9 @@ int session_pump(struct session *s, int timeout_ms)
 
 bool session_frozen(struct session *s)
 {
-	struct lb_proc proc;
+	struct lb_proc_state state;
 
-	return !tracer_get_proc(s->tracer, s->pid, &proc) && (proc.flags & LB_PROC_FROZEN);
+	return !tracer_get_proc_state(s->tracer, s->pid, &state) && (state.flags & LB_STATE_FROZEN);
 }
 
 void session_mark_exited(struct session *s)

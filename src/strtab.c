@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include "fnv.h"
 #include "strtab.h"
 
 #include <stdint.h>
@@ -10,12 +11,7 @@ static size_t nslots, nused;
 
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h;
+	return fnv1a(LB_FNV_BASIS, s, n);
 }
 
 static int grow(void)

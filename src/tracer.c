@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocks.h"
 #include "elf_image.h"
 #include "leakbpf.skel.h"
 #include "cost.h"
@@ -450,9 +451,24 @@ int tracer_take_allocs(struct tracer *t, pid_t pid, tracer_alloc_fn fn, void *ct
 
 int tracer_set_proc(struct tracer *t, pid_t pid, const struct lb_proc *proc)
 {
+	struct lb_proc_state zero = { 0 };
 	__u32 key = (__u32)pid;
 
+	/* the state BPF writes, made once with the first configuration and
+	 * never written again from here */
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.proc_state), &key, &zero, BPF_NOEXIST) &&
+	    errno != EEXIST)
+		return -errno;
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.procs), &key, proc, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int tracer_get_proc_state(struct tracer *t, pid_t pid, struct lb_proc_state *state)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.proc_state), &key, state))
 		return -errno;
 	return 0;
 }
@@ -551,14 +567,6 @@ void tracer_on_code_copied(struct tracer *t, tracer_code_fn fn, void *ctx)
 	t->code_ctx = ctx;
 }
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int tracer_poll_events(struct tracer *t, int timeout_ms, tracer_event_fn fn, void *ctx)
 {
 	uint64_t now;
@@ -623,11 +631,11 @@ void tracer_unfollow(struct tracer *t, pid_t pid)
 
 int tracer_pid_hits(struct tracer *t, pid_t pid, uint64_t *hits)
 {
-	struct lb_proc proc;
-	int err = tracer_get_proc(t, pid, &proc);
+	struct lb_proc_state state;
+	int err = tracer_get_proc_state(t, pid, &state);
 
 	if (!err)
-		*hits = proc.hits;
+		*hits = state.hits;
 	return err;
 }
 
@@ -676,6 +684,7 @@ int tracer_forget_pid(struct tracer *t, pid_t pid)
 		bpf_map_delete_elem(totals_fd, &gone[i]);
 	}
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.procs), &key);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.proc_state), &key);
 	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.follow), &key);
 	free(gone);
 	free(st);
