@@ -8,13 +8,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "doctor.h"
 #include "proc.h"
 #include "tracer.h"
@@ -23,10 +23,10 @@
 #define K "kernel"
 
 static const struct { int bit; const char *name, *why; bool required; } caps[] = {
-	{ 39, "CAP_BPF", "load BPF programs and maps", true },
-	{ 38, "CAP_PERFMON", "attach uprobes and tracepoints", true },
-	{ 19, "CAP_SYS_PTRACE", "read other processes' memory and files (/proc/PID/mem, /proc/PID/root)", true },
-	{ 21, "CAP_SYS_ADMIN", "the kernel's BPF run-time statistics (without it the BPF time a hit is assumed)", false },
+	{ CAP_BPF, "CAP_BPF", "load BPF programs and maps", true },
+	{ CAP_PERFMON, "CAP_PERFMON", "attach uprobes and tracepoints", true },
+	{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE", "read other processes' memory and files (/proc/PID/mem, /proc/PID/root)", true },
+	{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "the kernel's BPF run-time statistics (without it the BPF time a hit is assumed)", false },
 };
 
 static void check_privileges(struct findings *f)

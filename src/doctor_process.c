@@ -8,6 +8,7 @@
  * at import lived in the master and gunicorn resets its workers' signals.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,6 @@
 
 /* gunicorn config files are a few KiB: more is not read */
 #define CONFIG_READ_MAX (64 * 1024)
-#define SIGUSR1_BIT 9	/* SigCgt bit n is signal n+1 */
-#define SIGUSR2_BIT 11
 
 static void describe_build(struct findings *f, const char *who, const struct py_target *t)
 {
@@ -117,8 +116,9 @@ static void check_worker_signals(struct findings *f, pid_t worker, bool preload)
 	snprintf(who, sizeof(who), "pid %d", worker);
 	if (proc_status_mask(worker, "SigCgt", &cgt))
 		return;
-	usr1 = cgt & (1ULL << SIGUSR1_BIT);
-	usr2 = cgt & (1ULL << SIGUSR2_BIT);
+	/* SigCgt bit n is signal n + 1 */
+	usr1 = cgt & (1ULL << (SIGUSR1 - 1));
+	usr2 = cgt & (1ULL << (SIGUSR2 - 1));
 	if (usr1 && usr2) {
 		finding_add(f, FINDING_OK, who, "signals", NULL,
 			    "worker: handles SIGUSR1 and SIGUSR2 (SigCgt)");

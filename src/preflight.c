@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,6 @@
 
 #include "proc.h"
 
-#define CAP_SYS_PTRACE_BIT 19
-#define CAP_SYS_ADMIN_BIT 21
-#define CAP_PERFMON_BIT 38
-#define CAP_BPF_BIT 39
 
 static uint64_t effective_caps(void)
 {
@@ -31,10 +28,10 @@ static bool has_cap(uint64_t caps, int bit)
 int preflight_check(const char *cmd)
 {
 	uint64_t caps = effective_caps();
-	bool bpf = has_cap(caps, CAP_SYS_ADMIN_BIT) ||
-		   (has_cap(caps, CAP_BPF_BIT) && has_cap(caps, CAP_PERFMON_BIT));
+	bool bpf = has_cap(caps, CAP_SYS_ADMIN) ||
+		   (has_cap(caps, CAP_BPF) && has_cap(caps, CAP_PERFMON));
 
-	if (!bpf || !has_cap(caps, CAP_SYS_PTRACE_BIT)) {
+	if (!bpf || !has_cap(caps, CAP_SYS_PTRACE)) {
 		fprintf(stderr, "leakbpf %s: needs root (or CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE): run it with sudo\n",
 			cmd);
 		return -EPERM;
