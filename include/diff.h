@@ -13,7 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "profile_export.h"
+#include "stack_text.h"
 #include "store.h"
 #include "verdict.h"
 

@@ -12,11 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-struct export_frame {
-	const char *file;	/* NULL = "" */
-	const char *function;	/* NULL = "" */
-	int line;		/* 0 = native/unknown */
-};
+#include "stack_text.h"	/* struct export_frame */
 
 struct export_row {
 	const char *root;	/* process label, e.g. "gunicorn worker 1234"; outermost

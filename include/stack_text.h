@@ -9,10 +9,17 @@
 #ifndef LEAKBPF_STACK_TEXT_H
 #define LEAKBPF_STACK_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct resolved_stack;
-struct export_frame;
+
+/* One frame as the text keeps it (and the exporters write it). */
+struct export_frame {
+	const char *file;	/* NULL = "" */
+	const char *function;	/* NULL = "" */
+	int line;		/* 0 = native/unknown */
+};
 
 /* A malloc'd text for st; NULL on out-of-memory. A cut stack (deeper than
  * --max-depth, or an unreadable frame) ends with a "0\t...\t" marker line. */
@@ -20,6 +27,9 @@ char *stack_text_format(const struct resolved_stack *st);
 /* Splits text (modified in place) into frames pointing into it. Returns
  * the number of frames (at most max). */
 size_t stack_text_parse(char *text, struct export_frame *frames, size_t max);
+/* Whether a parsed frame is the marker stack_text_format puts after the
+ * last frame of a cut stack. */
+bool stack_text_is_cut_marker(const struct export_frame *f);
 
 #define STACK_TEXT_OTHER "0\t<other stacks>\t<not stored>"
 

@@ -247,7 +247,7 @@ static int compare_process(struct store *st, const struct diff_query *q, double 
 		size_t n = stack_text_parse(r->text, frames, MAX_FRAMES);
 
 		/* the "0\t...\t(why)" marker line of a cut stack */
-		if (n && frames[n - 1].line == 0 && !strcmp(frames[n - 1].function, "...")) {
+		if (n && stack_text_is_cut_marker(&frames[n - 1])) {
 			r->cut = true;
 			n--;
 		}

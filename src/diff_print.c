@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "json_writer.h"
+#include "profile_export.h"
 #include "report.h"
 
 static void clock_text(double t, char *buf, size_t len)

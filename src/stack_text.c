@@ -6,8 +6,10 @@
 #include <string.h>
 
 #include "leakbpf_shared.h"
-#include "profile_export.h"
 #include "symbolizer.h"
+
+/* the function name of the line after a cut stack's last frame */
+#define CUT_MARKER "..."
 
 /* Names never carry our separators into the text. */
 static void put_name(FILE *f, const char *s)
@@ -34,7 +36,7 @@ char *stack_text_format(const struct resolved_stack *st)
 		put_name(f, fr->file);
 	}
 	if (st->flags & (LB_STACK_TRUNCATED | LB_STACK_PY_READ_FAILED))
-		fprintf(f, "%s0\t...\t%s", st->nframes ? "\n" : "",
+		fprintf(f, "%s0\t" CUT_MARKER "\t%s", st->nframes ? "\n" : "",
 			st->flags & LB_STACK_TRUNCATED ? "(deeper frames cut)" : "(a frame could not be read)");
 	if (fclose(f)) {
 		free(buf);
@@ -64,4 +66,9 @@ size_t stack_text_parse(char *text, struct export_frame *frames, size_t max)
 		line = next;
 	}
 	return n;
+}
+
+bool stack_text_is_cut_marker(const struct export_frame *f)
+{
+	return f->line == 0 && f->function && !strcmp(f->function, CUT_MARKER);
 }
