@@ -14,14 +14,19 @@ ARCH ?= x86
 CFLAGS ?= -O2 -g
 # The project's own flags stay apart so that `make CFLAGS=...` (sanitizers,
 # other optimisation) cannot drop the include paths.
-LB_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude -I$(OUTPUT) -MMD -MP
+# src/ holds one folder per layer, headers beside their sources; include/
+# only what the BPF programs share with userspace (make layers checks that
+# no layer includes one above it).
+SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
+LB_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $(addprefix -I,$(SRC_DIRS)) \
+	-I$(OUTPUT) -MMD -MP
 LDLIBS := -lbpf -lelf -lz -lcapstone -lsqlite3 -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Iinclude -Ibpf \
 	-Wall -MMD -MP
 
-SRCS := $(wildcard src/*.c)
+SRCS := $(wildcard src/*/*.c)
 OBJS := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(SRCS))
-LIB_OBJS := $(filter-out $(OUTPUT)/obj/main.o,$(OBJS))
+LIB_OBJS := $(filter-out $(OUTPUT)/obj/cli/main.o,$(OBJS))
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
@@ -40,7 +45,7 @@ endif
 # Skeletons and BPF objects are intermediate files; keep them so that a
 # second `make` has nothing to do.
 .SECONDARY:
-.PHONY: all clean deps check unit deploy-check integration demo bench
+.PHONY: all clean deps check unit deploy-check integration demo bench layers
 
 all: $(OUTPUT)/leakbpf
 
@@ -82,6 +87,10 @@ deps:
 unit: all $(UNIT_BINS)
 	$(Q)tests/unit/run.sh $(OUTPUT)
 
+# Lower layers never include upper ones; no include cycle between modules.
+layers:
+	$(Q)/usr/bin/python3 tests/layers.py
+
 # deploy/ is well-formed and agrees with the agent (no API server needed).
 deploy-check: all
 	$(Q)/usr/bin/python3 tests/deploy/check_manifests.py $(OUTPUT)/leakbpf
@@ -93,6 +102,7 @@ integration: all
 # The README's test command: installs what is missing, builds, runs it all.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory layers
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory deploy-check
 	$(Q)$(MAKE) --no-print-directory integration

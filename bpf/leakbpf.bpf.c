@@ -3,7 +3,7 @@
  * Allocator probes: every libc allocation function gets an entry probe (the
  * arguments) and a return probe (the result); free and munmap an entry probe.
  * Python object allocations arrive here too, because userspace redirects
- * CPython's object allocator to libc malloc (see src/alloc_redirect.c).
+ * CPython's object allocator to libc malloc (see src/python/alloc_redirect.c).
  *
  * glibc calls its own public entry points internally (realloc(NULL, n) runs
  * malloc, realloc(p, 0) runs free, malloc may run mmap), and uprobes fire on
@@ -454,7 +454,7 @@ int BPF_KPROBE(new_reference)
 	struct lb_alloc *a;
 	__u64 key;
 
-	/* attached in full mode only (src/session.c): no window to check */
+	/* attached in full mode only (src/session/session.c): no window to check */
 	if (!proc || frozen)
 		return 0;
 	k.addr = object_block(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)));
@@ -514,7 +514,7 @@ int BPF_KPROBE(stop_at_entry)
 }
 
 /* Does nothing: leakbpf probes a function of its own with it to measure
- * what a uprobe trap costs on this machine (src/cost.c). */
+ * what a uprobe trap costs on this machine (src/trace/cost.c). */
 SEC("uprobe")
 int BPF_KPROBE(calibrate)
 {

@@ -167,7 +167,7 @@ struct lb_frame {
 #define LB_CODE_ID_BYTES 24
 
 /* FNV-1a, the one hash of both sides: stack keys (BPF), code ids (both),
- * and userspace's tables (include/fnv.h) */
+ * and userspace's tables (src/lib/fnv.h) */
 #define LB_FNV_BASIS 0xcbf29ce484222325ULL
 #define LB_FNV_PRIME 0x100000001b3ULL
 

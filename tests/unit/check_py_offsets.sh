@@ -3,7 +3,7 @@
 #
 # check_py_offsets.sh BUILD_DIR
 #
-# Proves the built-in CPython layout tables (src/py_offsets.c) against the
+# Proves the built-in CPython layout tables (src/python/py_offsets.c) against the
 # interpreters installed under $PYENV_VERSIONS (default /root/.pyenv/versions):
 #
 #  1. header probe: for every table field, a list of candidate C expressions
@@ -208,9 +208,9 @@ for flag in -ftrack-macro-expansion=0 -ferror-limit=0; do
 	fi
 done
 
-if ! "$CC" -std=gnu11 -Wall -Wextra -Werror -I"$ROOT/include" \
-	"$WORK/dump_table.c" "$ROOT/src/py_offsets.c" -o "$WORK/dump_table"; then
-	echo "FAIL: src/py_offsets.c does not compile warning-free"
+if ! "$CC" -std=gnu11 -Wall -Wextra -Werror -I"$ROOT/include" -I"$ROOT/src/python" \
+	"$WORK/dump_table.c" "$ROOT/src/python/py_offsets.c" -o "$WORK/dump_table"; then
+	echo "FAIL: src/python/py_offsets.c does not compile warning-free"
 	exit 1
 fi
 

@@ -3,7 +3,7 @@
 #
 # run_linetable_tests.sh BUILD_DIR
 #
-# Checks the line-table decoder (src/linetable.c) against every installed
+# Checks the line-table decoder (src/python/linetable.c) against every installed
 # interpreter: each one writes its own cases (gen_linetable_cases.py) into
 # BUILD_DIR, and BUILD_DIR/test_linetable checks them. The minor version
 # passed to the test comes from the interpreter's file name, not from the

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Allocator table discovery (src/alloc_tables.c):
+ * Allocator table discovery (src/python/alloc_tables.c):
  *  - alloc_table_from_wrapper on hand-encoded x86-64;
  *  - alloc_tables_find on every interpreter present, against .symtab ground
  *    truth, the disassembly path alone, Debian's known addresses, a stripped
  *    copy of each libpython, and the live tables of a running interpreter
  *    (PyMem_GetAllocator via ctypes vs. /proc/PID/mem at bias + table).
  *
- * Build: gcc -std=gnu11 -Wall -Wextra -O2 -Iinclude src/elf_image.c
- *   src/alloc_tables.c tests/unit/test_alloc_tables.c
+ * Build: gcc -std=gnu11 -Wall -Wextra -O2 -Iinclude -Isrc/lib -Isrc/python src/lib/elf_image.c
+ *   src/python/alloc_tables.c tests/unit/test_alloc_tables.c
  *   $(pkg-config --cflags --libs capstone) -lelf -o /tmp/t && /tmp/t
  */
 #include "alloc_tables.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The per-generation ranking of a recycled group (src/diff_generations.c):
+ * The per-generation ranking of a recycled group (src/history/diff_generations.c):
  * five workers of one master, each living seconds. The leak line grew in
  * every worker by ~100 KiB; a one-off line by a lot in one worker only; a
  * line present in most. A group without turnover gets no ranking.

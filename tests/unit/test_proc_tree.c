@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The process tree (src/proc_tree.c) on a pre-fork shape built here: this
+ * The process tree (src/lib/proc_tree.c) on a pre-fork shape built here: this
  * test forks two workers (same program: the shape of gunicorn's master and
  * workers), one of which forks a grandchild, and one child execs another
  * program. Descendants, roles and groups must come out right.

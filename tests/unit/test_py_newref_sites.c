@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * New-reference sites (src/py_newref_sites.c):
+ * New-reference sites (src/python/py_newref_sites.c):
  *  - newref_scan on hand-encoded x86-64: the 3.8-3.12 shape (check, then the
  *    store on the flag-is-0 path, across a jump), the 3.13 shape (store,
  *    then check), and near misses that must not count (a store of 2, a

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Python work clock (src/py_work_clock.c): found in every interpreter
+ * The Python work clock (src/python/py_work_clock.c): found in every interpreter
  * present, and it really counts work: a live interpreter that makes 20,000
  * dicts moves it by at least 20,000 steps, and one that sleeps does not.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sampled mode's statistics and decisions (src/sampler.c), with fixed seeds:
+ * Sampled mode's statistics and decisions (src/session/sampler.c), with fixed seeds:
  *  - windows fall uniformly over their period and a seed replays a schedule;
  *  - the estimate from windows that slow the program down is unbiased when
  *    weighted by work (the Python work clock) and ~10x low when weighted by

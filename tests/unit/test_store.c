@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The agent's store (src/store.c): snapshots written, read back as series
+ * The agent's store (src/history/store.c): snapshots written, read back as series
  * after reopening; a writer killed with SIGKILL in the middle of a snapshot
  * loses that snapshot only and the store goes on; expiry removes old
  * snapshots and the stacks and processes nothing uses any more.

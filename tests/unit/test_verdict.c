@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Verdicts on a stack's series inside a window (src/verdict.c), on series
+ * Verdicts on a stack's series inside a window (src/history/verdict.c), on series
  * shaped like what the agent stores (a snapshot every 10 s for 30 min) with
  * seeded noise: a leak, the story's slow leak of 24-byte objects, a cache
  * warming up, flat noise, a step, a release, a sampled estimate's

@@ -30,7 +30,7 @@ int cmd_doctor(int argc, char **argv);
 /* One line "leakbpf CMD: MESSAGE (see 'leakbpf help CMD')" on stderr;
  * returns EXIT_USAGE for `return usage_error(...)`. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The command table (src/commands.c). */
+/* The command table (src/cli/commands.c). */
 const struct command *find_command(const char *name);
 /* Prints the help of a command to stdout. */
 void print_command_help(const char *cmd);

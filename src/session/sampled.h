@@ -18,16 +18,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stddef.h>
+#include <sys/types.h>
+
 #include "cost.h"
 #include "sampler.h"
 #include "u64map.h"
+
+struct alloc_redirect;
+struct py_target;
+struct report;
+struct symbolizer;
+struct tracer;
 
 /* Live samples kept per process, at most: ~70 bytes each with the index,
  * so under 5 MB. A 1% budget takes a few hundred samples a day of a slow
  * leak; a full table drops new samples and says how many. */
 #define SAMPLED_MAX_SAMPLES 65536
 
-struct session;
 struct report;
 
 struct sample {
@@ -85,9 +93,28 @@ struct sampled {
 	uint64_t dropped;		/* LOST: samples not kept, table full */
 };
 
-/* Sets sampled mode up for an attached session; -errno with s->why when
- * the process cannot be sampled (then the caller traces in full). */
-int sampled_start(struct session *s, double budget, uint64_t seed);
+/* What sampled mode works on: one traced process, as its session lends it
+ * for a call. Sampled mode owns `sampled` and nothing else: it puts probes
+ * in and out through the tracer, arms and disarms the session's redirect,
+ * and reads the process, never the session. */
+struct sampled_target {
+	struct sampled *sampled;
+	pid_t pid;
+	bool exited;			/* gone: its memory is not read again */
+	struct tracer *tracer;
+	struct symbolizer *sym;
+	const struct py_target *py;
+	struct alloc_redirect *redirect;
+	bool cost_ready;		/* the governor's readings are there */
+	double trap_ns;
+	int (*read_cost)(void *ctx, struct cost_sample *c);
+	void *cost_ctx;
+};
+
+/* Sets sampled mode up for an attached process; -errno with why filled
+ * when it cannot be sampled (then the caller traces in full). */
+int sampled_start(struct sampled_target *s, double budget, uint64_t seed, char *why,
+		  size_t why_len);
 /* Starts a just-started sampling on like's measured schedule: a sibling
  * worker runs the same code under the same load, and its schedule beats the
  * first guess, which cost ~3x the budget on gunicorn workers and which a
@@ -96,11 +123,11 @@ int sampled_start(struct session *s, double budget, uint64_t seed);
 bool sampled_take_schedule(struct sampled *sm, const struct sampled *like);
 /* Opens or closes a window or checks the samples when it is time; returns
  * how long (ms) until it next needs to run. */
-int sampled_tick(struct session *s);
+int sampled_tick(struct sampled_target *s);
 /* Closes an open window (probes out, redirect off) and checks the samples. */
-void sampled_settle(struct session *s);
+void sampled_settle(struct sampled_target *s);
 /* Report rows from the live samples, weighted. */
-int sampled_collect(struct session *s, struct report *r);
+int sampled_collect(struct sampled_target *s, struct report *r);
 void sampled_free(struct sampled *sm);
 
 #endif

@@ -348,6 +348,16 @@ void tracer_detach_pid(struct tracer *t, pid_t pid)
 	detach_links(t, pid, false);
 }
 
+bool tracer_libc_attached(const struct tracer *t, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < t->nlinks; i++)
+		if (t->links[i].pid == pid && t->links[i].libc)
+			return true;
+	return false;
+}
+
 void tracer_detach_libc(struct tracer *t, pid_t pid)
 {
 	detach_links(t, pid, true);

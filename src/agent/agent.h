@@ -127,14 +127,14 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop);
 /* Every table restored, every probe out, the store closed. */
 void agent_close(struct agent *a);
 
-/* src/agent_snapshot.c: one process's snapshot into the store (and the
+/* src/agent/agent_snapshot.c: one process's snapshot into the store (and the
  * figures the metrics show). t is the wall clock. */
 int agent_snapshot(struct agent *a, struct agent_proc *p, double t, double mono);
-/* src/agent_generations.c: a worker's final report joins its group's
+/* src/agent/agent_generations.c: a worker's final report joins its group's
  * generations; the metrics' per-generation ranking of them. */
 void agent_generation_add(struct agent *a, const struct agent_proc *p, const struct report *r);
 void agent_generations_write(const struct agent *a, FILE *out);
-/* src/agent_metrics.c: the Prometheus exposition of the agent's state. */
+/* src/agent/agent_metrics.c: the Prometheus exposition of the agent's state. */
 int agent_metrics_write(void *agent, FILE *out);
 
 #endif

@@ -31,11 +31,11 @@ void finding_add(struct findings *f, enum finding_level level, const char *subje
 void findings_free(struct findings *f);
 const char *finding_level_name(enum finding_level l);
 
-/* src/doctor_kernel.c: BTF, uprobes, ring buffers, lockdown, uprobe_multi
+/* src/doctor/doctor_kernel.c: BTF, uprobes, ring buffers, lockdown, uprobe_multi
  * and sessions, optimised uprobes (a trap's measured cost), BPF statistics,
  * capabilities, and whether the programs load. */
 void doctor_kernel(struct findings *f);
-/* src/doctor_process.c: the process's Python (version, build, symbols),
+/* src/doctor/doctor_process.c: the process's Python (version, build, symbols),
  * the coverage leakbpf will have and why, allocator hooks and tracemalloc,
  * gunicorn's shape and --preload, and the workers' SIGUSR1/SIGUSR2. */
 void doctor_process(struct findings *f, pid_t pid);

@@ -29,7 +29,7 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len);
 /* Py_FinalizeEx probe (file offset in the interpreter ELF at host_path). */
 int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   uint64_t offset);
-/* New-reference probes (src/py_newref_sites.c): n branches at file offsets
+/* New-reference probes (src/python/py_newref_sites.c): n branches at file offsets
  * of the interpreter ELF, each with the register (enum lb_reg) that holds
  * the object there. Kept until tracer_detach_pid. */
 int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
@@ -42,6 +42,8 @@ void tracer_detach_stop(struct tracer *t);
 /* Removes every probe attached for pid. */
 void tracer_detach_pid(struct tracer *t, pid_t pid);
 /* Removes only the allocator probes (sampled mode, between windows). */
+/* Whether pid's allocator probes are in (the tracer is their only owner). */
+bool tracer_libc_attached(const struct tracer *t, pid_t pid);
 void tracer_detach_libc(struct tracer *t, pid_t pid);
 /* Hands every live allocation recorded for pid to fn and removes it from
  * the map (sampled mode takes each window's samples over). */
@@ -99,7 +101,7 @@ typedef int (*tracer_totals_fn)(void *ctx, uint64_t key, const struct lb_totals 
 int tracer_for_each_totals(struct tracer *t, tracer_totals_fn fn, void *ctx);
 int tracer_get_stack(struct tracer *t, uint64_t key, struct lb_stack *out);
 
-/* What tracing costs (src/cost.c): statistics on for as long as the tracer
+/* What tracing costs (src/trace/cost.c): statistics on for as long as the tracer
  * lives, then hits and run time of the tracing programs, cumulative. */
 int tracer_enable_stats(struct tracer *t);
 int tracer_read_cost(struct tracer *t, uint64_t *hits, uint64_t *bpf_ns);

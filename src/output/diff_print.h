@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The outputs of `leakbpf diff` (src/diff_print.c). */
+/* The outputs of `leakbpf diff` (src/output/diff_print.c). */
 #ifndef LEAKBPF_DIFF_PRINT_H
 #define LEAKBPF_DIFF_PRINT_H
 

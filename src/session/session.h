@@ -52,7 +52,6 @@ struct session {
 	bool cost_ready;		/* trap calibrated, statistics on */
 	double trap_ns;
 	struct cost_sample cost_last;	/* readings at the previous report */
-	bool libc_attached;		/* allocator probes in */
 	struct sampled sampled;		/* sampled mode, when sampled.on */
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */

@@ -17,7 +17,7 @@ enum verdict {
 	VERDICT_WARMUP,		/* grew, then flat: stopped before the end */
 	VERDICT_SHRINKING,	/* released over the window */
 	/* Not from a series: `leakbpf diff` sets it on a sampled row that
-	 * claims more growth than the process's own memory shows (src/diff.c) */
+	 * claims more growth than the process's own memory shows (src/history/diff.c) */
 	VERDICT_UNCONFIRMED,
 };
 

@@ -89,7 +89,7 @@ struct diff_query {
 };
 
 int diff_compute(struct store *st, const struct diff_query *q, struct diff_result *out);
-/* src/diff_generations.c: fills d->gens from d->procs. 0 or -errno. */
+/* src/history/diff_generations.c: fills d->gens from d->procs. 0 or -errno. */
 int diff_generations(struct diff_result *d);
 void diff_free(struct diff_result *r);
 

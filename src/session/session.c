@@ -83,6 +83,22 @@ static int write_proc_config(struct session *s, bool sampled)
  * gunicorn workers (0.26 s over 165k hits) with them on. */
 #define ASSUMED_BPF_NS_PER_HIT 1600
 
+static int read_cost_of(void *ctx, struct cost_sample *c)
+{
+	return session_read_cost(ctx, c);
+}
+
+/* The process as sampled mode sees it, for one call. */
+static struct sampled_target sampled_target_of(struct session *s)
+{
+	return (struct sampled_target){
+		.sampled = &s->sampled, .pid = s->pid, .exited = s->exited,
+		.tracer = s->tracer, .sym = s->sym, .py = &s->py, .redirect = &s->redirect,
+		.cost_ready = s->cost_ready, .trap_ns = s->trap_ns,
+		.read_cost = read_cost_of, .cost_ctx = s,
+	};
+}
+
 int session_read_cost(struct session *s, struct cost_sample *c)
 {
 	struct timespec now;
@@ -161,7 +177,9 @@ static int start_sampling(struct session *s)
 				s->pid, redirect_state_name(s->redirect.state), s->redirect.why);
 	}
 	/* session_attach wrote the config with LB_PROC_SAMPLED already */
-	err = sampled_start(s, s->opts.max_overhead, s->opts.seed);
+	struct sampled_target target = sampled_target_of(s);
+
+	err = sampled_start(&target, s->opts.max_overhead, s->opts.seed, s->why, sizeof(s->why));
 	if (err) {
 		pr_warn("%s; tracing every allocation (--mode full)",
 			s->why[0] ? s->why : strerror(-err));
@@ -178,7 +196,7 @@ static int start_sampling(struct session *s)
 
 /*
  * Full mode: objects CPython reuses from its free lists move to the line
- * that reuses them (src/py_newref_sites.c). Without the probes they stay on
+ * that reuses them (src/python/py_newref_sites.c). Without the probes they stay on
  * the line that first allocated the memory: said, not fatal. Not in
  * sampled mode: the probes would go in with every window, and a trap per
  * object created there about doubled a window's cost (churn_leak at a 2%
@@ -246,7 +264,6 @@ int session_attach(struct session *s, pid_t pid)
 		return err;
 	}
 	s->attached = true;
-	s->libc_attached = true;
 	if (!s->py_status && s->opts.stop_at_finalize && s->py.finalize_offset) {
 		err = tracer_attach_finalize(s->tracer, pid, s->py.host_path, s->py.finalize_offset);
 		if (err)
@@ -291,7 +308,9 @@ static int on_event(void *ctx, const struct lb_event *ev)
 
 int session_tick(struct session *s)
 {
-	return s->sampled.on ? sampled_tick(s) : INT_MAX;
+	struct sampled_target target = sampled_target_of(s);
+
+	return s->sampled.on ? sampled_tick(&target) : INT_MAX;
 }
 
 int session_pump(struct session *s, int timeout_ms)
@@ -352,8 +371,10 @@ int session_snapshot(struct session *s, struct report *r)
 	pr_debug("process %d: new stacks were symbolised at most %.1f ms after they were seen",
 		 s->pid, (double)s->max_symbolize_lag_ns / 1e6);
 	if (s->sampled.on) {
-		sampled_settle(s);
-		err = sampled_collect(s, r);
+		struct sampled_target target = sampled_target_of(s);
+
+		sampled_settle(&target);
+		err = sampled_collect(&target, r);
 	} else {
 		err = tracer_for_each_totals(s->tracer, collect_row, &c);
 	}
@@ -407,7 +428,6 @@ void session_detach(struct session *s)
 	if (s->attached) {
 		tracer_detach_pid(s->tracer, s->pid);
 		s->attached = false;
-		s->libc_attached = false;
 	}
 	s->sampled.window_open = false;
 }

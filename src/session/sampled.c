@@ -12,8 +12,10 @@
 #include "log.h"
 #include "proc.h"
 #include "report.h"
-#include "session.h"
 #include "symbolizer.h"
+#include "tracer.h"
+#include "pytarget.h"
+#include "alloc_redirect.h"
 
 /* A window slows the target to ~1% of its speed, so 40 ms cover ~0.4 ms
  * of its work. Shorter windows, more often, spread the samples better for
@@ -31,12 +33,12 @@
  * or a GC header behind a managed-dict pre-header (3.11+). */
 static const uint8_t object_offsets[] = { 0, 16, 32 };
 
-static int read_clock(struct session *s, uint64_t *v)
+static int read_clock(struct sampled_target *s, uint64_t *v)
 {
-	return proc_read_mem(s->pid, s->sampled.clock_addr, v, sizeof(*v));
+	return proc_read_mem(s->pid, s->sampled->clock_addr, v, sizeof(*v));
 }
 
-static int set_window_flag(struct session *s, bool open)
+static int set_window_flag(struct sampled_target *s, bool open)
 {
 	struct lb_proc proc;
 	int err = tracer_get_proc(s->tracer, s->pid, &proc);
@@ -50,18 +52,18 @@ static int set_window_flag(struct session *s, bool open)
 /* A type object: its own type is `type` or a metatype whose type is. */
 static bool is_type(void *arg, uint64_t addr)
 {
-	struct session *s = arg;
-	uintptr_t cached = (uintptr_t)u64map_get(&s->sampled.types, addr);
+	struct sampled_target *s = arg;
+	uintptr_t cached = (uintptr_t)u64map_get(&s->sampled->types, addr);
 	uint64_t meta, metameta;
 	bool yes;
 
 	if (cached)
 		return cached == 1;
 	yes = !proc_read_mem(s->pid, addr + 8, &meta, sizeof(meta)) &&
-	      (meta == s->py.type_type_addr ||
+	      (meta == s->py->type_type_addr ||
 	       (!proc_read_mem(s->pid, meta + 8, &metameta, sizeof(metameta)) &&
-		metameta == s->py.type_type_addr));
-	u64map_put(&s->sampled.types, addr, (void *)(uintptr_t)(yes ? 1 : 2));
+		metameta == s->py->type_type_addr));
+	u64map_put(&s->sampled->types, addr, (void *)(uintptr_t)(yes ? 1 : 2));
 	return yes;
 }
 
@@ -72,30 +74,30 @@ static bool is_type(void *arg, uint64_t addr)
  * (size at 16), the hash, then the bytes at 32; a str has its length at 16,
  * its state bits at 32 (compact: bit 5, ascii: bit 6) and its characters
  * right after the ASCII or compact header. */
-static void mark_stable_body(const struct session *s, const uint8_t *peek, uint64_t size,
+static void mark_stable_body(const struct sampled_target *s, const uint8_t *peek, uint64_t size,
 			     struct sample_shape *sh)
 {
 	const uint8_t *obj = peek + SAMPLE_PEEK_BEFORE + sh->obj_offset;
 	uint32_t state;
 	int data;
 
-	if (sh->ident == s->py.bytes_type_addr) {
+	if (sh->ident == s->py->bytes_type_addr) {
 		sample_set_body(sh, size, 16, 8, 32, 255);
-	} else if (sh->ident == s->py.tuple_type_addr) {
+	} else if (sh->ident == s->py->tuple_type_addr) {
 		/* size, then the item pointers: a tuple taken back from the
 		 * free list by another line holds other items */
 		sample_set_body(sh, size, 16, 8, 24, 255);
-	} else if (sh->ident == s->py.float_type_addr) {
+	} else if (sh->ident == s->py->float_type_addr) {
 		sample_set_body(sh, size, 16, 8, 0, 0);	/* the value */
-	} else if (sh->ident == s->py.unicode_type_addr &&
+	} else if (sh->ident == s->py->unicode_type_addr &&
 		   sh->obj_offset + 36 <= SAMPLE_PEEK - SAMPLE_PEEK_BEFORE) {
 		memcpy(&state, obj + 32, sizeof(state));
 		if (!(state & (1u << 5)))
 			data = 0;	/* legacy string: characters elsewhere */
 		else if (state & (1u << 6))
-			data = s->py.off.unicode_ascii_data;
+			data = s->py->off.unicode_ascii_data;
 		else
-			data = s->py.off.unicode_compact_data;
+			data = s->py->off.unicode_compact_data;
 		sample_set_body(sh, size, 16, 8, (unsigned)(data > 0 ? data : 0), data > 0 ? 255 : 0);
 	}
 }
@@ -140,9 +142,9 @@ static int take_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
 
 /* Reads what each new sample looks like and adds it; a sample at an address
  * we already hold means the old one was freed unseen and the block reused. */
-static int adopt(struct session *s, struct take_ctx *c)
+static int adopt(struct sampled_target *s, struct take_ctx *c)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	double taken_at = sm->last.closed_at;	/* its window's close: the span's end */
 	uint64_t *addrs = malloc((c->n ? c->n : 1) * sizeof(*addrs));
 	uint8_t *peek = malloc((c->n ? c->n : 1) * SAMPLE_PEEK);
@@ -231,9 +233,9 @@ out:
 }
 
 /* Which samples are still live; the freed ones go. */
-static int check_samples(struct session *s)
+static int check_samples(struct sampled_target *s)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	size_t n = sm->n, i, kept = 0, nnext = 0;
 	uint64_t *addrs = malloc((n ? n : 1) * sizeof(*addrs));
 	uint64_t *next_addrs = malloc((n ? n : 1) * sizeof(*next_addrs));
@@ -301,7 +303,7 @@ out:
 
 /* Blocks freed inside the window that sit in glibc's thread cache hold its
  * key at +8: the value most of them share. */
-static void learn_key_from_recent_frees(struct session *s)
+static void learn_key_from_recent_frees(struct sampled_target *s)
 {
 	uint64_t addrs[LB_RECENT_FREES];
 	uint64_t words[LB_RECENT_FREES];
@@ -314,15 +316,15 @@ static void learn_key_from_recent_frees(struct session *s)
 		return;
 	for (i = 0; i < n; i++)
 		if (ok[i])
-			key_learner_add(&s->sampled.keys, words[i]);
+			key_learner_add(&s->sampled->keys, words[i]);
 }
 
-static int open_window(struct session *s)
+static int open_window(struct sampled_target *s)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	int err;
 
-	if (!s->libc_attached) {
+	if (!tracer_libc_attached(s->tracer, s->pid)) {
 		char why[300];
 
 		err = tracer_attach_libc(s->tracer, s->pid, why, sizeof(why));
@@ -330,10 +332,9 @@ static int open_window(struct session *s)
 			pr_warn("process %d: window skipped: %s", s->pid, why);
 			return err;
 		}
-		s->libc_attached = true;
 	}
-	if (s->redirect.state == REDIRECT_ON) {
-		err = alloc_redirect_arm(&s->redirect);
+	if (s->redirect->state == REDIRECT_ON) {
+		err = alloc_redirect_arm(s->redirect);
 		if (err)
 			pr_warn("process %d: allocator redirect not armed (%s): this window sees native allocations only",
 				s->pid, strerror(-err));
@@ -342,7 +343,7 @@ static int open_window(struct session *s)
 	if (!err)
 		err = set_window_flag(s, true);
 	if (err) {
-		alloc_redirect_disarm(&s->redirect);
+		alloc_redirect_disarm(s->redirect);
 		return err;
 	}
 	sm->window_open = true;
@@ -364,22 +365,21 @@ static int drop_one(void *ctx, uint64_t addr, const struct lb_alloc *a)
  * The window is undone (probes out, its blocks dropped) and counts for
  * nothing; the samples of earlier windows, as last checked, are its final
  * state. */
-static int abandon_window(struct session *s)
+static int abandon_window(struct sampled_target *s)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 
-	alloc_redirect_disarm(&s->redirect);
+	alloc_redirect_disarm(s->redirect);
 	tracer_detach_libc(s->tracer, s->pid);
 	tracer_clear_pending(s->tracer, s->pid);
-	s->libc_attached = false;
 	sm->window_open = false;
 	sm->windows_abandoned++;
 	return tracer_take_allocs(s->tracer, s->pid, drop_one, NULL);
 }
 
-static int close_window(struct session *s)
+static int close_window(struct sampled_target *s)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	struct take_ctx c = { 0 };
 	struct cost_sample now_cost;
 	uint64_t clock_now = sm->clock_opened;
@@ -408,10 +408,9 @@ static int close_window(struct session *s)
 	sm->last.work_in_windows += clock_now - sm->clock_opened;
 	sm->last.clock_closed = clock_now;
 	sm->last.closed_at = closed_at;
-	alloc_redirect_disarm(&s->redirect);
+	alloc_redirect_disarm(s->redirect);
 	tracer_detach_libc(s->tracer, s->pid);
 	tracer_clear_pending(s->tracer, s->pid);
-	s->libc_attached = false;
 	sm->window_open = false;
 	sm->windows++;
 	if (!key_learner_key(&sm->keys))
@@ -423,7 +422,7 @@ static int close_window(struct session *s)
 	free(c.fresh);
 	/* the governor: what the window cost (probes hit only inside it),
 	 * spread over the period, against the target's CPU time */
-	if (s->cost_ready && !session_read_cost(s, &now_cost)) {
+	if (s->cost_ready && !s->read_cost(s->cost_ctx, &now_cost)) {
 		double hits = (double)(now_cost.hits - sm->period_cost.hits);
 		double spent = (hits * s->trap_ns + (double)(now_cost.bpf_ns - sm->period_cost.bpf_ns)) / 1e9;
 		double wall = now_cost.time - sm->period_cost.time;
@@ -466,9 +465,10 @@ static int close_window(struct session *s)
 	return err;
 }
 
-int sampled_start(struct session *s, double budget, uint64_t seed)
+int sampled_start(struct sampled_target *s, double budget, uint64_t seed, char *why,
+		  size_t why_len)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	double now = monotonic_seconds();
 	int err;
 
@@ -476,20 +476,20 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 	sm->budget = budget;
 	sm->overhead = -1;
 	sm->expected = -1;
-	err = py_target_work_clock_addr(&s->py, &sm->clock_addr);
+	err = py_target_work_clock_addr(s->py, &sm->clock_addr);
 	if (!err)
 		err = read_clock(s, &sm->clock_start);
 	sm->last = (struct sampled_span_end){ .closed_at = now, .clock_closed = sm->clock_start };
 	sm->before_last = sm->last;
 	sm->started_at = now;
 	if (err) {
-		snprintf(s->why, sizeof(s->why),
+		snprintf(why, why_len,
 			 "process %d: no Python work clock to weight samples with (%s)", s->pid,
 			 strerror(-err));
 		return err;
 	}
-	if (!s->py.type_type_addr) {
-		snprintf(s->why, sizeof(s->why), "process %d: PyType_Type not found", s->pid);
+	if (!s->py->type_type_addr) {
+		snprintf(why, why_len, "process %d: PyType_Type not found", s->pid);
 		return -ENOENT;
 	}
 	/* a first guess the governor corrects after one period: a window
@@ -502,14 +502,13 @@ int sampled_start(struct session *s, double budget, uint64_t seed)
 		sm->sched.period = GOVERNOR_MAX_PERIOD;
 	sm->next_check = now + CHECK_INTERVAL;
 	if (s->cost_ready)
-		session_read_cost(s, &sm->period_cost);
+		s->read_cost(s->cost_ctx, &sm->period_cost);
 	sm->on = true;
 	/* the probes session_attach put in (to be sure they can go in) come
 	 * out: the first window falls at a random moment of the first period,
 	 * like every other, and until then the target runs untouched */
 	tracer_detach_libc(s->tracer, s->pid);
 	tracer_clear_pending(s->tracer, s->pid);
-	s->libc_attached = false;
 	return 0;
 }
 
@@ -525,9 +524,9 @@ bool sampled_take_schedule(struct sampled *sm, const struct sampled *like)
 	return true;
 }
 
-int sampled_tick(struct session *s)
+int sampled_tick(struct sampled_target *s)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	double now = monotonic_seconds(), wait;
 	int err;
 
@@ -564,9 +563,9 @@ int sampled_tick(struct session *s)
 	return wait <= 0 ? 0 : wait > 0.2 ? 200 : (int)(wait * 1000) + 1;
 }
 
-void sampled_settle(struct session *s)
+void sampled_settle(struct sampled_target *s)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 
 	if (!sm->on)
 		return;
@@ -580,9 +579,9 @@ struct row_sum {
 	double bytes, count;
 };
 
-int sampled_collect(struct session *s, struct report *r)
+int sampled_collect(struct sampled_target *s, struct report *r)
 {
-	struct sampled *sm = &s->sampled;
+	struct sampled *sm = s->sampled;
 	struct u64map rows = { 0 };
 	double now = monotonic_seconds();
 	bool young_window = now - sm->last.closed_at < SAMPLE_MIN_AGE;
