@@ -187,51 +187,56 @@ struct code_source {
 	uint64_t filename_ptr, name_ptr, linetable_ptr;
 };
 
+/* The copied object holding addr with the most bytes from addr on: the
+ * four copies can overlap (the 256 bytes copied of a small code object run
+ * into the next object, often its own name), and the shorter one must not
+ * answer for the longer. NULL if none holds addr. */
+static const uint8_t *copy_at(const struct code_source *src, uint64_t addr, size_t *avail)
+{
+	const struct lb_code_event *ev = src->copy;
+	size_t lt_len = src->copy_size - offsetof(struct lb_code_event, linetable);
+	struct { uint64_t at; size_t len; const uint8_t *bytes; } seg[4] = {
+		{ ev->code, sizeof(ev->code_bytes), ev->code_bytes },
+		{ src->filename_ptr, ev->filename_len <= sizeof(ev->filename) ? ev->filename_len : 0,
+		  ev->filename },
+		{ src->name_ptr, ev->name_len <= sizeof(ev->name) ? ev->name_len : 0, ev->name },
+		{ src->linetable_ptr, 0, ev->linetable },
+	};
+	const uint8_t *best = NULL;
+	size_t i;
+
+	seg[3].len = lt_len < ev->linetable_len ? lt_len : ev->linetable_len;
+	*avail = 0;
+	for (i = 0; i < 4; i++)
+		if (seg[i].at && addr >= seg[i].at && addr - seg[i].at < seg[i].len &&
+		    seg[i].len - (size_t)(addr - seg[i].at) > *avail) {
+			*avail = seg[i].len - (size_t)(addr - seg[i].at);
+			best = seg[i].bytes + (addr - seg[i].at);
+		}
+	return best;
+}
+
 /* Bytes of the copy from addr on (0 if addr is not in it); SIZE_MAX live. */
 static size_t source_available(const struct code_source *src, uint64_t addr)
 {
-	const struct lb_code_event *ev = src->copy;
-	size_t lt_len;
-	struct { uint64_t at; size_t len; } seg[4];
-	size_t i;
+	size_t avail;
 
-	if (!ev)
+	if (!src->copy)
 		return SIZE_MAX;
-	lt_len = src->copy_size - offsetof(struct lb_code_event, linetable);
-	if (lt_len > ev->linetable_len)
-		lt_len = ev->linetable_len;
-	seg[0].at = ev->code;
-	seg[0].len = sizeof(ev->code_bytes);
-	seg[1].at = src->filename_ptr;
-	seg[1].len = ev->filename_len <= sizeof(ev->filename) ? ev->filename_len : 0;
-	seg[2].at = src->name_ptr;
-	seg[2].len = ev->name_len <= sizeof(ev->name) ? ev->name_len : 0;
-	seg[3].at = src->linetable_ptr;
-	seg[3].len = lt_len;
-	for (i = 0; i < 4; i++)
-		if (seg[i].at && addr >= seg[i].at && addr - seg[i].at < seg[i].len)
-			return seg[i].len - (size_t)(addr - seg[i].at);
-	return 0;
+	copy_at(src, addr, &avail);
+	return avail;
 }
 
 static int source_read(const struct code_source *src, uint64_t addr, void *buf, size_t len)
 {
-	const struct lb_code_event *ev = src->copy;
 	const uint8_t *from;
+	size_t avail;
 
-	if (!ev)
+	if (!src->copy)
 		return proc_read_mem(src->pid, addr, buf, len);
-	if (source_available(src, addr) < len)
+	from = copy_at(src, addr, &avail);
+	if (!from || avail < len)
 		return -EFAULT;
-	if (addr - ev->code < sizeof(ev->code_bytes) && addr >= ev->code)
-		from = ev->code_bytes + (addr - ev->code);
-	else if (src->filename_ptr && addr >= src->filename_ptr &&
-		 addr - src->filename_ptr < ev->filename_len)
-		from = ev->filename + (addr - src->filename_ptr);
-	else if (src->name_ptr && addr >= src->name_ptr && addr - src->name_ptr < ev->name_len)
-		from = ev->name + (addr - src->name_ptr);
-	else
-		from = ev->linetable + (addr - src->linetable_ptr);
 	memcpy(buf, from, len);
 	return 0;
 }
@@ -247,8 +252,15 @@ static const char *read_unicode(const struct sym_process *p, const struct code_s
 	char *utf8, *w;
 	const char *out;
 	int64_t i;
+	/* the offsets may come from the target (_Py_DebugOffsets): bounded
+	 * by our buffer before use; and only the header's own bytes are read
+	 * (a copied name cut at its page's end holds little more) */
+	int need = o->unicode_length + 8 > o->unicode_state + 4 ? o->unicode_length + 8 :
+		   o->unicode_state + 4;
 
-	if (!addr || source_read(src, addr, head, sizeof(head)))
+	if (o->unicode_length < 0 || o->unicode_state < 0 || need > (int)sizeof(head))
+		return NULL;
+	if (!addr || source_read(src, addr, head, (size_t)need))
 		return NULL;
 	memcpy(&len, head + o->unicode_length, sizeof(len));
 	memcpy(&state, head + o->unicode_state, sizeof(state));
@@ -461,8 +473,11 @@ static void code_copied(void *ctx, const struct lb_code_event *ev, size_t size)
 		return;
 	/* the copy is the target's memory, read a moment ago: as hostile as
 	 * any other read, and checked the same way */
-	if (!is_that_code(p, ev->code_bytes, ev->code_id))
+	if (!is_that_code(p, ev->code_bytes, ev->code_id)) {
+		pr_debug("process %d: the copy of code object 0x%" PRIx64 " is not that code object",
+			 p->pid, (uint64_t)ev->code);
 		return;
+	}
 	o = &p->off;
 	copy.pid = p->pid;
 	copy.filename_ptr = field_ptr(ev->code_bytes, o->code_filename);
@@ -472,8 +487,11 @@ static void code_copied(void *ctx, const struct lb_code_event *ev, size_t size)
 	if (!c)
 		return;
 	fill_code_info(p, &copy, ev->code_bytes, c);
-	if (!c->file || !c->function)	/* a name longer than the copy: read it live, later */
+	if (!c->file || !c->function) {	/* a name longer than the copy: read it live, later */
+		pr_debug("process %d: code object 0x%" PRIx64 ": names not in its copy (%u, %u bytes)",
+			 p->pid, (uint64_t)ev->code, ev->filename_len, ev->name_len);
 		free_code(u64map_remove(&p->codes, code_key(ev->code, ev->code_id)));
+	}
 }
 
 /* The instruction offsets a 3.8/3.9 lnotab prefix covers: its address
