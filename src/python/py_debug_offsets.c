@@ -62,6 +62,21 @@ static int take(int16_t *field, uint64_t value, uint64_t limit)
 	return 0;
 }
 
+/* The process says how big its own structs are, and a process can say
+ * anything (a pod that rewrites its _Py_DebugOffsets): a field read out of
+ * one of our copies must lie inside that copy too, whatever it claims. */
+static uint64_t within(uint64_t claimed, uint64_t ours)
+{
+	return claimed < ours ? claimed : ours;
+}
+
+/* Code-object fields are read from the first LB_CAPTURE_CODE_BYTES of it
+ * (BPF's copy, the symboliser's read); str and bytes headers from the
+ * first UNICODE_HEAD_MAX bytes. */
+#define CODE_FIELDS_MAX (LB_CAPTURE_CODE_BYTES - 8)
+#define UNICODE_HEAD_MAX 88
+#define ADAPTIVE_MAX 4096	/* co_code_adaptive: sizeof(PyCodeObject) is ~200 */
+
 int py_debug_offsets_apply(const void *raw, size_t len, unsigned minor,
 			   struct lb_py_offsets *off, char *why, size_t why_len)
 {
@@ -102,21 +117,30 @@ int py_debug_offsets_apply(const void *raw, size_t len, unsigned minor,
 	err = err ?: take(&off->frame_code, d->interpreter_frame.executable, LB_FRAME_READ_SIZE - 7);
 	err = err ?: take(&off->frame_instr, d->interpreter_frame.instr_ptr, LB_FRAME_READ_SIZE - 7);
 	err = err ?: take(&off->frame_owner, d->interpreter_frame.owner, LB_FRAME_READ_SIZE);
-	err = err ?: take(&off->code_filename, d->code_object.filename, d->code_object.size);
-	err = err ?: take(&off->code_name, d->code_object.name, d->code_object.size);
-	err = err ?: take(&off->code_qualname, d->code_object.qualname, d->code_object.size);
-	err = err ?: take(&off->code_linetable, d->code_object.linetable, d->code_object.size);
-	err = err ?: take(&off->code_firstlineno, d->code_object.firstlineno, d->code_object.size);
+	err = err ?: take(&off->code_filename, d->code_object.filename,
+			  within(d->code_object.size, CODE_FIELDS_MAX));
+	err = err ?: take(&off->code_name, d->code_object.name,
+			  within(d->code_object.size, CODE_FIELDS_MAX));
+	err = err ?: take(&off->code_qualname, d->code_object.qualname,
+			  within(d->code_object.size, CODE_FIELDS_MAX));
+	err = err ?: take(&off->code_linetable, d->code_object.linetable,
+			  within(d->code_object.size, CODE_FIELDS_MAX));
+	err = err ?: take(&off->code_firstlineno, d->code_object.firstlineno,
+			  within(d->code_object.size, CODE_FIELDS_MAX));
 	err = err ?: take(&off->code_code_adaptive, d->code_object.co_code_adaptive,
-			  d->code_object.size + 1);
-	err = err ?: take(&off->bytes_size, d->bytes_object.ob_size, d->bytes_object.size);
-	err = err ?: take(&off->bytes_data, d->bytes_object.ob_sval, d->bytes_object.size + 1);
-	err = err ?: take(&off->unicode_state, d->unicode_object.state, d->unicode_object.size);
-	err = err ?: take(&off->unicode_length, d->unicode_object.length, d->unicode_object.size);
+			  within(d->code_object.size + 1, ADAPTIVE_MAX));
+	err = err ?: take(&off->bytes_size, d->bytes_object.ob_size,
+			  within(d->bytes_object.size, UNICODE_HEAD_MAX));
+	err = err ?: take(&off->bytes_data, d->bytes_object.ob_sval,
+			  within(d->bytes_object.size + 1, UNICODE_HEAD_MAX));
+	err = err ?: take(&off->unicode_state, d->unicode_object.state,
+			  within(d->unicode_object.size, UNICODE_HEAD_MAX));
+	err = err ?: take(&off->unicode_length, d->unicode_object.length,
+			  within(d->unicode_object.size, UNICODE_HEAD_MAX));
 	err = err ?: take(&off->unicode_ascii_data, d->unicode_object.asciiobject_size,
-			  d->unicode_object.size + 1);
+			  within(d->unicode_object.size + 1, UNICODE_HEAD_MAX));
 	if (err)
-		snprintf(why, why_len, "_Py_DebugOffsets holds an offset out of range");
+		snprintf(why, why_len, "its _Py_DebugOffsets holds an offset out of range (changed by the program, or not a CPython build leakbpf knows)");
 	/* 3.13 has no _PyCFrame: the thread state points at the frame */
 	off->cframe_current_frame = LB_NO_OFFSET;
 	return err;

@@ -119,15 +119,25 @@ static int describe(struct py_target *t, const struct elf_image *img)
 	t->offsets_method = "built-in table";
 	if (t->minor >= 13) {
 		char why[200];
-		int err = py_debug_offsets_read(t->pid, t->runtime_addr, t->minor, &t->off,
+		struct lb_py_offsets from_target = *off;
+		int err = py_debug_offsets_read(t->pid, t->runtime_addr, t->minor, &from_target,
 						why, sizeof(why));
 
-		if (err) {
+		if (err == -ERANGE) {
+			/* the program changed its own description (or it is a
+			 * build we do not know): our table of that minor version
+			 * is ours, and every read through it is bounded anyway */
+			pr_warn("process %d: Python %u.%u: %s; using leakbpf's own table of %u.%u",
+				t->pid, t->major, t->minor, why, t->major, t->minor);
+			t->offsets_method = "built-in table (_Py_DebugOffsets refused)";
+		} else if (err) {
 			snprintf(t->why, sizeof(t->why), "Python %u.%u in %.100s: %s", t->major,
 				 t->minor, t->path, why);
 			return -ENOTSUP;
+		} else {
+			t->off = from_target;
+			t->offsets_method = "_Py_DebugOffsets";
 		}
-		t->offsets_method = "_Py_DebugOffsets";
 	}
 	t->code_type_addr = symbol_address(img, "PyCode_Type", t->load_bias);
 	if (!elf_image_find_symbol(img, "Py_FinalizeEx", &sym) &&

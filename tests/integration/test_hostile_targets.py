@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: MIT
+"""A privileged tracer reads what a pod puts in front of it: every byte of a
+target is hostile input (issue 15). A CPython 3.13 program that rewrites its
+own _Py_DebugOffsets (the code object "0x7fff bytes long", co_firstlineno
+at 0x7ff0) made `top` and the agent die with SIGSEGV: offsets were checked
+only against sizes the target also gave. Now every offset must also fit
+leakbpf's own buffers; a description that does not is refused in one line
+and the process is traced with leakbpf's own table of that version.
+"""
+import glob
+import subprocess
+
+import pytest
+
+from conftest import LineReader, parse_json_lines, pid_alive, program, py_env, run_leakbpf
+
+
+def python313():
+    found = sorted(glob.glob("/root/.pyenv/versions/3.13.*/bin/python3.13"))
+    if not found:
+        pytest.skip("no CPython 3.13 under /root/.pyenv/versions on this machine")
+    return found[0]
+
+
+def test_rewritten_debug_offsets_neither_crash_nor_mislead(bpf_ready, spawn):
+    p = spawn([python313(), program("hostile_debug_offsets.py")], stdout=subprocess.PIPE,
+              env=py_env())
+    line = LineReader(p.stdout, "hostile_debug_offsets").readline(30)
+    assert line and line.startswith("ready"), line
+    for cmd in (["top", "--pid", p.pid, "-n", "1", "--interval", "2", "--json"],
+                ["doctor", "--pid", p.pid]):
+        cp = run_leakbpf(bpf_ready, cmd, timeout=60)
+        assert cp.returncode >= 0, "leakbpf %s died of signal %d" % (cmd[0], -cp.returncode)
+        said = [l for l in cp.stderr.splitlines() + cp.stdout.splitlines()
+                if "_Py_DebugOffsets" in l]
+        assert said and "out of range" in said[0], cp.stderr[-2000:] + cp.stdout[-2000:]
+        assert pid_alive(p.pid), "the target died"
+        if cmd[0] == "top":
+            assert cp.returncode == 0, cp.stderr
+            assert "leakbpf's own table of 3.13" in said[0], said[0]
+            proc = parse_json_lines(cp.stdout)[0]["processes"][0]
+            assert proc["python"].startswith("3.13"), proc["python"]
