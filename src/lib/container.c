@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "proc.h"
+#include "target_file.h"
 
 static bool is_hex(const char *s, size_t n)
 {
@@ -130,21 +131,17 @@ pid_t container_parse_nspid(const char *status)
 	return (pid_t)last;
 }
 
-/* The first line of a file inside the process's root, trimmed. */
+/* The first line of a file inside the process's root, trimmed. The pod
+ * controls that file: it is resolved inside its root (an absolute link
+ * there cannot name a file of the node), read only if it is a regular file
+ * (a FIFO would stop the agent), and only len bytes of it. */
 static void read_inside(pid_t pid, const char *path, char *buf, size_t len)
 {
-	char host[4352];
-	FILE *f;
+	size_t got;
 
-	buf[0] = '\0';
-	if (proc_root_path(pid, path, host, sizeof(host)))
-		return;
-	f = fopen(host, "re");
-	if (!f)
-		return;
-	if (fgets(buf, (int)len, f))
-		buf[strcspn(buf, "\r\n")] = '\0';
-	fclose(f);
+	if (target_file_read(pid, path, buf, len, &got))
+		buf[0] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
 }
 
 static const char *pods_dir = "/var/log/pods";

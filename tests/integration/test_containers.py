@@ -128,3 +128,45 @@ def test_pod_like_target(bpf_ready, spawn, tmp_path, pod_cgroup, namespace_from)
     found = [f for f in json.loads(cp.stdout)["findings"] if f["check"] == "container"]
     assert found and cid[:12] in found[0]["message"] and \
         "%s/%s" % (NAMESPACE, POD) in found[0]["message"], found
+
+
+@pytest.mark.parametrize("trap", ["absolute-link", "fifo"])
+def test_pod_files_are_read_inside_the_pod(bpf_ready, spawn, tmp_path, pod_cgroup, trap):
+    """The pod controls its service account namespace file (issue 15): an
+    absolute link to a node file the pod cannot see must not be followed
+    from the node's root (it printed the node file's first line as the
+    namespace, into metrics labels and the store), and a FIFO there must
+    not hang top or the agent's loop."""
+    if not shutil.which("unshare"):
+        pytest.skip("unshare (util-linux) not installed")
+    if not os.access(PYENV + "/bin/python3.12", os.X_OK):
+        pytest.skip("%s not installed" % PYENV)
+    secret = "node-secret-%s" % uuid.uuid4().hex[:8]
+    node_file = "/run/lb-node-only-%s" % uuid.uuid4().hex[:8]
+    with open(node_file, "w") as f:
+        f.write(secret + "\n")
+    try:
+        sa = "/run/secrets/kubernetes.io/serviceaccount"
+        plant = ('mkdir -p %s && ln -s %s %s/namespace && ' % (sa, node_file, sa)
+                 if trap == "absolute-link" else 'mkdir -p %s && mkfifo %s/namespace && ' % (sa, sa))
+        setup = SETUP.format(inside=INSIDE, pyenv=PYENV, pod=POD, service_account=plant)
+        outer = spawn(["unshare", "--pid", "--fork", "--kill-child", "--mount", "--uts",
+                       "--propagation", "private", "sh", "-c", setup, "python",
+                       program("slow_leak.py")],
+                      stdout=subprocess.PIPE, env=py_env(SLOW_LEAK_MAX_SECONDS="60"))
+        line = LineReader(outer.stdout, "slow_leak").readline(30)
+        assert line == "ready pid=1", line
+        with open("/proc/%d/task/%d/children" % (outer.pid, outer.pid)) as f:
+            pid = int(f.read().split()[0])
+        cg_path = pod_cgroup[0]
+        with open(os.path.join(cg_path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+        cp = run_leakbpf(bpf_ready, ["top", "--pid", pid, "-n", "1", "--interval", "1",
+                                     "--json", "--mode", "full"], timeout=60)
+        assert cp.returncode == 0, cp.stderr[-2000:]
+        assert secret not in cp.stdout and secret not in cp.stderr, \
+            "a node file was read through the pod's link: %s" % cp.stdout[:1500]
+        top = json.loads(cp.stdout.splitlines()[0])["processes"][0]
+        assert top["pod_name"] == POD and not top.get("pod_namespace"), top
+    finally:
+        os.unlink(node_file)
