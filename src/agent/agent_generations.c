@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "median.h"
 #include "agent.h"
 #include "metrics_server.h"
 #include "symbolizer.h"
@@ -40,18 +41,6 @@ static struct agent_gen_group *group_slot(struct agent *a, pid_t group)
 	return oldest;
 }
 
-static void innermost(const struct resolved_stack *st, char *buf, size_t len)
-{
-	const struct resolved_frame *f = st && st->nframes ? &st->frames[0] : NULL;
-
-	if (!f)
-		snprintf(buf, len, "<unknown>");
-	else if (f->line > 0)
-		snprintf(buf, len, "%s:%d %s", f->file, f->line, f->function);
-	else
-		snprintf(buf, len, "%s (%s)", f->function, f->file);
-}
-
 void agent_generation_add(struct agent *a, const struct agent_proc *p, const struct report *r)
 {
 	struct agent_gen_group *g;
@@ -71,25 +60,10 @@ void agent_generation_add(struct agent *a, const struct agent_proc *p, const str
 	for (i = 0; i < r->nrows && w->nlines < AGENT_GEN_LINES; i++) {
 		if (r->rows[i].bytes <= 0)
 			continue;
-		innermost(r->rows[i].stack, w->lines[w->nlines].where,
+		symbolizer_describe_innermost(r->rows[i].stack, w->lines[w->nlines].where,
 			  sizeof(w->lines[w->nlines].where));
 		w->lines[w->nlines++].bytes = r->rows[i].bytes;
 	}
-}
-
-static int cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-static int64_t median_i64(int64_t *v, size_t n)
-{
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), cmp_i64);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 struct gen_line {

@@ -95,18 +95,6 @@ static int store_report(struct agent *a, struct agent_proc *p, const struct repo
 	return err;
 }
 
-static void describe_frame(const struct resolved_stack *st, char *buf, size_t len)
-{
-	const struct resolved_frame *f = st->nframes ? &st->frames[0] : NULL;
-
-	if (!f)
-		snprintf(buf, len, "<unknown>");
-	else if (f->line > 0)
-		snprintf(buf, len, "%s:%d %s", f->file, f->line, f->function);
-	else
-		snprintf(buf, len, "%s (%s)", f->function, f->file);
-}
-
 /* Total, growth rate and the fastest growing stacks against the baseline;
  * the baseline is renewed every BASELINE_S. */
 static void update_figures(struct agent_proc *p, const struct report *r, double mono)
@@ -135,7 +123,7 @@ static void update_figures(struct agent_proc *p, const struct report *r, double 
 					p->top[k] = p->top[k - 1];
 			if (k >= AGENT_TOP_LABELS)
 				continue;
-			describe_frame(row->stack, p->top[k].where, sizeof(p->top[k].where));
+			symbolizer_describe_innermost(row->stack, p->top[k].where, sizeof(p->top[k].where));
 			p->top[k].bytes = row->bytes;
 			p->top[k].rate = rate;
 			if (p->ntop < AGENT_TOP_LABELS)

@@ -7,6 +7,7 @@
  * line, is one observation per generation. A line at which every worker
  * grew, by about the same amount, is the leak.
  */
+#include "median.h"
 #include "diff.h"
 
 #include <errno.h>
@@ -14,22 +15,6 @@
 #include <string.h>
 
 #include "u64map.h"
-
-static int cmp_i64(const void *x, const void *y)
-{
-	int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
-
-	return a < b ? -1 : a > b;
-}
-
-/* The median of v[0..n) (sorted in place). */
-static int64_t median_i64(int64_t *v, size_t n)
-{
-	if (!n)
-		return 0;
-	qsort(v, n, sizeof(*v), cmp_i64);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static int cmp_gen_row(const void *x, const void *y)
 {

@@ -735,3 +735,15 @@ uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid)
 	}
 	return n;
 }
+
+void symbolizer_describe_innermost(const struct resolved_stack *st, char *buf, size_t len)
+{
+	const struct resolved_frame *f = st && st->nframes ? &st->frames[0] : NULL;
+
+	if (!f)
+		snprintf(buf, len, "<unknown>");
+	else if (f->line > 0)
+		snprintf(buf, len, "%s:%d %s", f->file, f->line, f->function);
+	else
+		snprintf(buf, len, "%s (%s)", f->function, f->file);
+}

@@ -9,6 +9,7 @@
 #define LEAKBPF_SYMBOLIZER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -51,5 +52,8 @@ const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key
  * before it could be named (LB_CNT_CODE_GONE): of pid, or of every process
  * ever added (pid 0). */
 uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid);
+/* "file:line function" of the innermost frame ("function (file)" for a
+ * native one): how the metrics label a stack. */
+void symbolizer_describe_innermost(const struct resolved_stack *st, char *buf, size_t len);
 
 #endif
