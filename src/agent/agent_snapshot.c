@@ -62,6 +62,7 @@ static int store_report(struct agent *a, struct agent_proc *p, const struct repo
 		.role = proc_role_name(p->role), .comm = p->s.comm, .python = r->proc.python,
 		.mode = r->sampling.on ? "sampled" : "full", .started = p->started_wall,
 		.attached = p->attached_wall, .container = &p->s.container,
+		.scale = r->sampling.on && !r->sampling.by_wall_time ? r->sampling.scale : 0,
 	};
 	int64_t other_bytes = 0, other_count = 0;
 	bool *keep = calloc(r->nrows + 1, sizeof(*keep));

@@ -36,7 +36,10 @@ static const char schema[] =
 	" t REAL NOT NULL, rss INTEGER, pss INTEGER, uss INTEGER, shared INTEGER,"
 	/* when the agent attached: outstanding bytes count from then, so
 	 * snapshots of two attachments are not comparable */
-	" attached REAL);"
+	" attached REAL,"
+	/* sampled mode: the weight its estimates carried (0: exact, or a
+	 * store written before it was kept) */
+	" scale REAL);"
 	"CREATE INDEX IF NOT EXISTS snapshot_by_time ON snapshot(process, t);"
 	"CREATE TABLE IF NOT EXISTS row ("
 	" snapshot INTEGER NOT NULL REFERENCES snapshot(id) ON DELETE CASCADE,"
@@ -77,6 +80,10 @@ int store_open(const char *dir, struct store **out)
 	}
 	sqlite3_busy_timeout(st->db, 5000);
 	err = sqlite3_exec(st->db, schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : sql_err(st, "schema");
+	/* a store written before snapshots kept their weight: add the column
+	 * (an error here only says it is there already) */
+	if (!err)
+		sqlite3_exec(st->db, "ALTER TABLE snapshot ADD COLUMN scale REAL", NULL, NULL, NULL);
 	if (!err)
 		err = prepare(st, &st->ins_process,
 			      /* the role can change: a lone process becomes a master
@@ -92,8 +99,8 @@ int store_open(const char *dir, struct store **out)
 			      "SELECT id FROM process WHERE pid = ? AND start_time = ?");
 	if (!err)
 		err = prepare(st, &st->ins_snapshot,
-			      "INSERT INTO snapshot(process, t, rss, pss, uss, shared, attached)"
-			      " VALUES (?, ?, ?, ?, ?, ?, ?)");
+			      "INSERT INTO snapshot(process, t, rss, pss, uss, shared, attached, scale)"
+			      " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
 	if (!err)
 		err = prepare(st, &st->ins_stack, "INSERT OR IGNORE INTO stack(text) VALUES (?)");
 	if (!err)
@@ -198,6 +205,7 @@ int store_begin(struct store *st, const struct store_process *p, double t,
 		sqlite3_bind_int64(st->ins_snapshot, 5, m ? (int64_t)m->uss : 0);
 		sqlite3_bind_int64(st->ins_snapshot, 6, m ? (int64_t)m->shared : 0);
 		sqlite3_bind_double(st->ins_snapshot, 7, p->attached);
+		sqlite3_bind_double(st->ins_snapshot, 8, p->scale);
 		err = run(st, st->ins_snapshot, "insert snapshot");
 	}
 	if (err) {
@@ -491,15 +499,26 @@ int store_rows(struct store *st, int64_t snapshot, store_row_fn fn, void *ctx)
 }
 
 int store_stack_series(struct store *st, int64_t proc, int64_t stack, double t_from, double t_to,
-		       store_point_fn fn, void *ctx)
+		       store_weighted_point_fn fn, void *ctx)
 {
 	static const char sql[] =
-		"SELECT s.t, COALESCE(r.bytes, 0), COALESCE(r.count, 0) FROM snapshot s"
+		"SELECT s.t, COALESCE(r.bytes, 0), COALESCE(r.count, 0), COALESCE(s.scale, 0)"
+		" FROM snapshot s"
 		" LEFT JOIN row r ON r.snapshot = s.id AND r.stack = ?2"
 		" WHERE s.process = ?1 AND s.t BETWEEN ?3 AND ?4 ORDER BY s.t";
-	sqlite3_stmt *s;
-	int n = 0, rc, err = prepare(st, &s, sql);
+	static const char sql_before_scale[] =
+		"SELECT s.t, COALESCE(r.bytes, 0), COALESCE(r.count, 0), 0 FROM snapshot s"
+		" LEFT JOIN row r ON r.snapshot = s.id AND r.stack = ?2"
+		" WHERE s.process = ?1 AND s.t BETWEEN ?3 AND ?4 ORDER BY s.t";
+	sqlite3_stmt *s = NULL;
+	int n = 0, rc, err;
 
+	/* a store opened read-only, written before snapshots kept their weight */
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		sqlite3_finalize(s);
+		s = NULL;
+	}
+	err = s ? 0 : prepare(st, &s, sql_before_scale);
 	if (err)
 		return err;
 	sqlite3_bind_int64(s, 1, proc);
@@ -508,7 +527,7 @@ int store_stack_series(struct store *st, int64_t proc, int64_t stack, double t_f
 	sqlite3_bind_double(s, 4, t_to);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		fn(ctx, sqlite3_column_double(s, 0), sqlite3_column_int64(s, 1),
-		   sqlite3_column_int64(s, 2));
+		   sqlite3_column_int64(s, 2), sqlite3_column_double(s, 3));
 		n++;
 	}
 	if (rc != SQLITE_DONE)

@@ -29,6 +29,7 @@ struct store_process {
 	const char *mode;		/* "sampled" (estimates) or "full" */
 	double started;			/* wall clock (seconds) when it started */
 	double attached;		/* wall clock when the agent attached to it */
+	double scale;			/* this snapshot's sampled weight; 0 exact */
 	const struct container_info *container;	/* NULL: unknown */
 };
 
@@ -97,8 +98,11 @@ int store_snapshot_near(struct store *st, int64_t proc, double t, double t_from,
 typedef int (*store_row_fn)(void *ctx, int64_t stack, const char *text, int64_t bytes,
 			    int64_t count);
 int store_rows(struct store *st, int64_t snapshot, store_row_fn fn, void *ctx);
-/* store_series by ids (what diff has in hand). */
+/* store_series by ids (what diff has in hand), with each snapshot's
+ * sampled-estimate weight (0 when exact or not kept). */
+typedef void (*store_weighted_point_fn)(void *ctx, double t, int64_t bytes, int64_t count,
+					double scale);
 int store_stack_series(struct store *st, int64_t proc, int64_t stack, double t_from, double t_to,
-		       store_point_fn fn, void *ctx);
+		       store_weighted_point_fn fn, void *ctx);
 
 #endif

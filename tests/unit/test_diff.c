@@ -258,17 +258,66 @@ static void check_memory_check(const char *dir)
 	store_close(st);
 }
 
+/* The CI series of a worker's sampled leak (KiB a second apart) and the
+ * weight of each snapshot: at 31 s a window that measured much work cut
+ * the weight, and every estimate fell by half, while the samples climbed
+ * on. Judged on the estimates it was "warm-up"; on the samples (the
+ * estimate over its weight) it is growing. */
+static void check_weighted_verdict(const char *dir)
+{
+	static const struct { int kib; double scale; } series[] = {
+		{ 353, 60 }, { 353, 60 }, { 353, 60 }, { 353, 60 }, { 353, 60 },
+		{ 586, 70 }, { 586, 70 }, { 586, 70 }, { 586, 70 }, { 586, 70 }, { 586, 70 },
+		{ 858, 80 }, { 858, 80 }, { 969, 80 }, { 969, 80 }, { 969, 80 }, { 969, 80 },
+		{ 969, 80 }, { 1171, 85 }, { 1171, 85 }, { 1171, 85 }, { 1171, 85 },
+		{ 527, 34 }, { 601, 34 }, { 601, 34 }, { 601, 34 }, { 601, 34 }, { 601, 34 },
+		{ 752, 38 }, { 752, 38 }, { 752, 38 }, { 881, 41 }, { 881, 41 }, { 881, 41 },
+		{ 881, 41 }, { 881, 41 },
+	};
+	struct store_process w = {
+		.pid = 500, .start_time = 5, .ppid = 1, .group = 500, .role = "process",
+		.comm = "python3", .python = "3.11.2", .mode = "sampled",
+		.started = now - 7200, .attached = now - 600,
+	};
+	struct diff_query q = { .window = 40, .now = now };
+	struct proc_mem m = { .rss = 60 << 20, .uss = 40 << 20 };
+	struct diff_result d;
+	struct store *st;
+	size_t i, n = sizeof(series) / sizeof(series[0]);
+	int err = store_open(dir, &st);
+
+	CHECK(!err, "open");
+	if (err)
+		return;
+	for (i = 0; i < n && !err; i++) {
+		w.scale = series[i].scale;
+		m.uss += 12 << 10;
+		err = store_begin(st, &w, now - (double)(n - 1 - i), &m);
+		err = err ?: store_add_row(st, leak, (int64_t)series[i].kib << 10, series[i].kib * 40);
+		err = err ?: store_commit(st);
+	}
+	CHECK(!err, "writing the series");
+	err = diff_compute(st, &q, &d);
+	CHECK(!err && d.nprocs == 1 && d.procs[0].nrows == 1 &&
+	      d.procs[0].rows[0].verdict == VERDICT_GROWING,
+	      "a sampled leak whose weight fell at one window: growing steadily (%s)",
+	      !err && d.nprocs && d.procs[0].nrows ? verdict_name(d.procs[0].rows[0].verdict) : "-");
+	diff_free(&d);
+	store_close(st);
+}
+
 int main(void)
 {
-	char dir[] = "/tmp/leakbpf-diff-XXXXXX", day[] = "/tmp/leakbpf-day-XXXXXX", cmd[128];
-	char mem[] = "/tmp/leakbpf-mem-XXXXXX";
+	char dir[] = "/tmp/leakbpf-diff-XXXXXX", day[] = "/tmp/leakbpf-day-XXXXXX", cmd[192];
+	char mem[] = "/tmp/leakbpf-mem-XXXXXX", wv[] = "/tmp/leakbpf-weight-XXXXXX";
 
-	if (!mkdtemp(dir) || !mkdtemp(day) || !mkdtemp(mem))
+	if (!mkdtemp(dir) || !mkdtemp(day) || !mkdtemp(mem) || !mkdtemp(wv))
 		return 1;
 	check_diff(dir);
 	check_memory_check(mem);
+	check_weighted_verdict(wv);
 	check_disk_budget(day);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s'", dir, day, mem);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s' '%s' '%s'", dir, day, mem, wv);
 	CHECK(system(cmd) == 0, "cleaned up");
 	return tests_summary();
 }
