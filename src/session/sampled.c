@@ -373,7 +373,6 @@ static int abandon_window(struct sampled_target *s)
 	tracer_detach_libc(s->tracer, s->pid);
 	tracer_clear_pending(s->tracer, s->pid);
 	sm->window_open = false;
-	sm->windows_abandoned++;
 	return tracer_take_allocs(s->tracer, s->pid, drop_one, NULL);
 }
 

@@ -88,7 +88,6 @@ struct sampled {
 	double window_density;		/* CPU share of an open window, averaged; 0 = none yet */
 	uint64_t windows, taken, freed_later, replaced, unknown_form, window_failures;
 	uint64_t empty_windows;		/* windows that saw no work: carried over */
-	uint64_t windows_abandoned;	/* the process ended inside them: undone */
 	uint64_t mappings_skipped;	/* anonymous mmaps taken in windows, not kept */
 	uint64_t dropped;		/* LOST: samples not kept, table full */
 };
