@@ -17,6 +17,7 @@
 
 #include "clocks.h"
 #include "log.h"
+#include "redirect_journal.h"
 #include "metrics_server.h"
 #include "store.h"
 #include "symbolizer.h"
@@ -331,11 +332,19 @@ int agent_open(struct agent *a, const struct agent_opts *opts)
 	memset(a, 0, sizeof(*a));
 	a->opts = *opts;
 	a->started = monotonic_seconds();
-	err = store_open(opts->store_dir, &a->store);
+	err = store_open(opts->store_dir, &a->store, why, sizeof(why));
 	if (err) {
-		fprintf(stderr, "leakbpf agent: cannot open the store in %s: %s; give a writable directory with --store DIR\n",
-			opts->store_dir, strerror(-err));
+		fprintf(stderr, "leakbpf agent: store: %s\n", why);
 		return err;
+	}
+	/* the records live beside the store (a hostPath: they outlive this
+	 * container); the lock just taken says no other agent uses them */
+	if (snprintf(a->journal_dir, sizeof(a->journal_dir), "%s/redirects", opts->store_dir) <
+	    (int)sizeof(a->journal_dir)) {
+		a->opts.trace.journal_dir = a->journal_dir;
+		err = redirect_journal_replay(a->journal_dir);
+		if (err < 0 && err != -ENOENT)
+			pr_warn("cannot read %s: %s", a->journal_dir, strerror(-err));
 	}
 	if (opts->metrics_addr) {
 		err = metrics_server_open(opts->metrics_addr, &a->metrics, why, sizeof(why));

@@ -108,6 +108,7 @@ struct agent {
 	struct tracer *tracer;
 	struct symbolizer *sym;
 	struct store *store;
+	char journal_dir[256];		/* STORE/redirects: redirect records */
 	struct metrics_server *metrics;
 	struct agent_proc **procs;
 	size_t nprocs, capprocs;

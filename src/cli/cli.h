@@ -97,5 +97,10 @@ int trace_option(const char *cmd, int opt, const char *arg, struct session_opts 
 /* Checks privileges and kernel features before any BPF work; prints one
  * line naming the problem and the fix. 0 or -errno. */
 int preflight_check(const char *cmd);
+/* The agent's store unless --store says otherwise. */
+#define DEFAULT_STORE_DIR "/var/lib/leakbpf"
+/* Puts back allocator tables a killed leakbpf left redirected (records in
+ * REDIRECT_JOURNAL_DEFAULT_DIR and the default store's): before tracing. */
+void restore_left_redirects(void);
 
 #endif

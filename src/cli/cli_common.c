@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "redirect_journal.h"
 
 int usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -168,5 +169,22 @@ int trace_option(const char *cmd, int opt, const char *arg, struct session_opts 
 		return 1;
 	default:
 		return 0;
+	}
+}
+
+void restore_left_redirects(void)
+{
+	/* ours (top, record), then the agent's default store's: a node
+	 * whose agent and guardian were killed together is repaired by
+	 * whichever leakbpf runs next */
+	static const char *const dirs[] = { REDIRECT_JOURNAL_DEFAULT_DIR,
+					    DEFAULT_STORE_DIR "/redirects" };
+	size_t i;
+
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		int err = redirect_journal_replay(dirs[i]);
+
+		if (err < 0 && err != -ENOENT)
+			pr_debug("cannot read %s: %s", dirs[i], strerror(-err));
 	}
 }

@@ -72,7 +72,7 @@ static int parse_args(int argc, char **argv, struct agent_opts *a, bool *check_o
 	memset(a, 0, sizeof(*a));
 	a->interval = 10;
 	a->retention = 24 * 3600;
-	a->store_dir = "/var/lib/leakbpf";
+	a->store_dir = DEFAULT_STORE_DIR;
 	a->metrics_addr = "127.0.0.1:9433";
 	a->max_processes = 256;
 	trace_options_defaults(&a->trace);
@@ -161,6 +161,7 @@ int cmd_agent(int argc, char **argv)
 	}
 	if (preflight_check("agent"))
 		return 1;
+	restore_left_redirects();
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);

@@ -54,7 +54,7 @@ static int parse_args(int argc, char **argv, struct diff_args *a)
 	int opt;
 
 	memset(a, 0, sizeof(*a));
-	a->store_dir = "/var/lib/leakbpf";
+	a->store_dir = DEFAULT_STORE_DIR;
 	a->limit = 10;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":w:p:l:h", longopts, NULL)) != -1) {

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "proc.h"
 #include "report.h"
+#include "target_file.h"
 
 #define EXIT_NOT_FOUND 127
 
@@ -126,7 +127,7 @@ static int arm_entry_stop(struct recorder *rec)
 		proc_maps_free(&maps);
 		return -ENOENT;
 	}
-	err = proc_root_path(pid, m->path, host, sizeof(host));
+	err = target_mapped_file(pid, m, host, sizeof(host));
 	if (!err)
 		err = tracer_attach_stop(rec->session.tracer, pid, host, entry - m->start + m->offset);
 	proc_maps_free(&maps);
@@ -322,6 +323,7 @@ int cmd_record(int argc, char **argv)
 		return err < 0 ? 0 : err;
 	if (preflight_check("record"))
 		return 1;
+	restore_left_redirects();
 	err = session_open(&rec.session, &rec.args.trace);
 	if (err)
 		return 1;

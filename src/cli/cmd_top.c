@@ -162,6 +162,7 @@ int cmd_top(int argc, char **argv)
 		return err < 0 ? 0 : err;
 	if (preflight_check("top"))
 		return 1;
+	restore_left_redirects();
 	if (kill(a.pid, 0) && errno == ESRCH) {
 		fprintf(stderr, "leakbpf top: no process with PID %d visible here: check the PID (ps -e); in a container, leakbpf needs the host's PID namespace (hostPID)\n", a.pid);
 		return 1;

@@ -55,6 +55,16 @@ int config_file_argv(const char *path, int argc, char **argv, int *out_argc, cha
 		char *s, *name, *value;
 
 		lineno++;
+		/* fgets splits a longer line in two: the second half would be
+		 * read as an option of its own */
+		if (!strchr(line, '\n')) {
+			snprintf(why, why_len,
+				 feof(f) ? "%s:%d: the last line does not end in a newline (add one)"
+					 : "%s:%d: line longer than %zu bytes (shorten it)",
+				 path, lineno, sizeof(line) - 2);
+			err = -EINVAL;
+			break;
+		}
 		s = strchr(line, '#');
 		if (s)
 			*s = '\0';

@@ -62,6 +62,11 @@ static void describe_coverage(struct findings *f, const char *who, pid_t pid,
 	case REDIRECT_NOT_NEEDED:
 		finding_add(f, FINDING_OK, who, "coverage", NULL, "coverage: every allocation (%s)", r.why);
 		break;
+	case REDIRECT_LEFT:
+		finding_add(f, FINDING_WARNING, who, "coverage",
+			    "run `leakbpf top --pid PID -n 1` or start the agent: either restores it from its record",
+			    "allocator tables: %s", r.why);
+		break;
 	default:
 		finding_add(f, FINDING_WARNING, who, "coverage",
 			    "restart it without the allocator hooks, or accept seeing native allocations only",

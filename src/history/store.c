@@ -2,11 +2,14 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +19,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_process, *get_process, *ins_snapshot, *ins_stack, *get_stack, *ins_row;
 	int64_t snapshot;		/* open snapshot's id, 0 if none */
+	int lock_fd;			/* holds the store's lock; -1 read-only */
 };
 
 static const char schema[] =
@@ -60,26 +64,189 @@ static int prepare(struct store *st, sqlite3_stmt **s, const char *sql)
 	return sqlite3_prepare_v2(st->db, sql, -1, s, NULL) == SQLITE_OK ? 0 : sql_err(st, sql);
 }
 
-int store_open(const char *dir, struct store **out)
+/*
+ * The store directory: ours alone. A symbolic link is refused (a hostPath
+ * swapped for a link would have the agent write where the link points),
+ * the directory is made 0700 (a kubelet-made hostPath is 0755 and the
+ * store names every pod and source path), and the database is created
+ * 0600 (SQLite gives its WAL and shared-memory files the same mode).
+ */
+static int open_store_dir(const char *dir, char *why, size_t why_len)
 {
-	char path[PATH_MAX];
-	struct store *st;
-	int err;
+	struct stat sb;
+	int fd, err;
 
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	if (snprintf(path, sizeof(path), "%s/leakbpf.db", dir) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	if (sqlite3_open(path, &st->db) != SQLITE_OK) {
-		sqlite3_close(st->db);
-		free(st);
-		return -EIO;
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		err = -errno;
+		snprintf(why, why_len, "cannot create %s: %s: give a writable directory with --store DIR", dir, strerror(errno));
+		return err;
 	}
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		if (errno == ELOOP || (errno == ENOTDIR && !lstat(dir, &sb) && S_ISLNK(sb.st_mode))) {
+			snprintf(why, why_len, "%s is a symbolic link: give the real directory with --store", dir);
+			err = -ELOOP;
+		} else {
+			snprintf(why, why_len, "cannot open %s: %s: give a writable directory with --store DIR", dir, strerror(errno));
+		}
+		return err;
+	}
+	if (fstat(fd, &sb) || sb.st_uid != geteuid()) {
+		snprintf(why, why_len, "%s belongs to uid %u, not to leakbpf's uid %u: give a directory of its own with --store",
+			 dir, (unsigned)sb.st_uid, (unsigned)geteuid());
+		close(fd);
+		return -EPERM;
+	}
+	if ((sb.st_mode & 077) && fchmod(fd, 0700))
+		pr_warn("store: cannot make %s private (0700): %s", dir, strerror(errno));
+	return fd;
+}
+
+/* One agent per store: two interleave their snapshots. The lock file says
+ * who holds it; the kernel drops the lock when its holder dies. */
+static int lock_store(int dirfd, const char *dir, char *why, size_t why_len)
+{
+	char holder[32] = "";
+	ssize_t n;
+	int fd = openat(dirfd, "leakbpf.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		int err = -errno;
+
+		snprintf(why, why_len, "cannot create %s/leakbpf.lock: %s", dir, strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		n = pread(fd, holder, sizeof(holder) - 1, 0);
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		snprintf(why, why_len, "another leakbpf (pid %s) writes to the store in %s: one agent per store, give this one its own --store",
+			 holder[0] ? holder : "?", dir);
+		close(fd);
+		return err;
+	}
+	n = snprintf(holder, sizeof(holder), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, holder, (size_t)n, 0) != n)
+		pr_debug("store: cannot write the lock holder's pid");
+	return fd;
+}
+
+/* The database and its two companions, each a regular file or absent. */
+static int check_db_files(int dirfd, const char *dir, char *why, size_t why_len)
+{
+	static const char *const names[] = { "leakbpf.db", "leakbpf.db-wal", "leakbpf.db-shm" };
+	struct stat sb;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (fstatat(dirfd, names[i], &sb, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (!S_ISREG(sb.st_mode)) {
+			snprintf(why, why_len, "%s/%s is not a regular file (%s): remove it",
+				 dir, names[i], S_ISLNK(sb.st_mode) ? "a symbolic link" : "a special file");
+			return -EINVAL;
+		}
+	}
+	fd = openat(dirfd, "leakbpf.db", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int err = -errno;
+
+		snprintf(why, why_len, "cannot open %s/leakbpf.db: %s", dir, strerror(errno));
+		return err;
+	}
+	if (!fstat(fd, &sb) && (sb.st_mode & 077))
+		fchmod(fd, 0600);
+	close(fd);
+	return 0;
+}
+
+/* A database SQLite cannot read goes aside (kept for a post-mortem) and a
+ * new one starts: a crash loop on a bad file helps nobody. */
+static void move_aside(const char *path)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+	char from[PATH_MAX + 8], to[PATH_MAX + 64], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", gmtime_r(&now, &tm));
+	for (i = 0; i < 3; i++) {
+		snprintf(from, sizeof(from), "%s%s", path, sfx[i]);
+		snprintf(to, sizeof(to), "%s.corrupt-%s%s", path, stamp, sfx[i]);
+		if (rename(from, to) && errno != ENOENT)
+			pr_debug("store: cannot move %s aside: %s", from, strerror(errno));
+	}
+	snprintf(to, sizeof(to), "%s.corrupt-%s", path, stamp);
+	pr_warn("store: %s is not a readable SQLite database: moved aside to %s; a new store starts",
+		path, to);
+}
+
+static int open_db(const char *path, struct store *st)
+{
+	int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+
+	if (rc != SQLITE_OK)
+		return -EIO;
 	sqlite3_busy_timeout(st->db, 5000);
-	err = sqlite3_exec(st->db, schema, NULL, NULL, NULL) == SQLITE_OK ? 0 : sql_err(st, "schema");
+	rc = sqlite3_exec(st->db, schema, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	rc = sqlite3_extended_errcode(st->db) & 0xff;
+	return rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? -EILSEQ : sql_err(st, "schema");
+}
+
+int store_open(const char *dir, struct store **out, char *why, size_t why_len)
+{
+	char path[PATH_MAX], ignored[8];
+	struct store *st;
+	int dirfd, lockfd, err;
+
+	if (!why) {
+		why = ignored;
+		why_len = sizeof(ignored);
+	}
+	why[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/leakbpf.db", dir) >= (int)sizeof(path)) {
+		snprintf(why, why_len, "the store's path is too long");
+		return -ENAMETOOLONG;
+	}
+	dirfd = open_store_dir(dir, why, why_len);
+	if (dirfd < 0)
+		return dirfd;
+	lockfd = lock_store(dirfd, dir, why, why_len);
+	err = lockfd < 0 ? lockfd : check_db_files(dirfd, dir, why, why_len);
+	close(dirfd);
+	st = err ? NULL : calloc(1, sizeof(*st));
+	if (!st) {
+		if (lockfd >= 0)
+			close(lockfd);
+		return err ? err : -ENOMEM;
+	}
+	st->lock_fd = lockfd;
+	err = open_db(path, st);
+	if (err == -EILSEQ) {
+		sqlite3_close(st->db);
+		st->db = NULL;
+		move_aside(path);
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		err = dirfd < 0 ? -errno : check_db_files(dirfd, dir, why, why_len);
+		if (dirfd >= 0)
+			close(dirfd);
+		if (!err)
+			err = open_db(path, st);
+	}
+	if (err) {
+		if (!why[0])
+			snprintf(why, why_len, "cannot open %s: %s", path,
+				 st->db ? sqlite3_errmsg(st->db) : strerror(-err));
+		store_close(st);
+		return err;
+	}
 	/* a store written before snapshots kept their weight: add the column
 	 * (an error here only says it is there already) */
 	if (!err)
@@ -109,6 +276,7 @@ int store_open(const char *dir, struct store **out)
 		err = prepare(st, &st->ins_row,
 			      "INSERT OR REPLACE INTO row(snapshot, stack, bytes, count) VALUES (?, ?, ?, ?)");
 	if (err) {
+		snprintf(why, why_len, "cannot prepare the store's statements: %s", sqlite3_errmsg(st->db));
 		store_close(st);
 		return err;
 	}
@@ -129,6 +297,8 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->get_stack);
 	sqlite3_finalize(st->ins_row);
 	sqlite3_close(st->db);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);	/* after the database: the lock guards it */
 	free(st);
 }
 
@@ -548,6 +718,7 @@ int store_open_readonly(const char *dir, struct store **out)
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	st->lock_fd = -1;
 	/* read-write open without creating: a WAL database needs its -shm,
 	 * and a reader after a crash recovers the log */
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {

@@ -33,7 +33,10 @@ struct store_process {
 	const struct container_info *container;	/* NULL: unknown */
 };
 
-int store_open(const char *dir, struct store **out);
+/* Opens (creating) DIR/leakbpf.db for writing and takes the store's lock.
+ * -errno and one sentence in why (may be NULL) on failure: -EBUSY when
+ * another agent holds the store. */
+int store_open(const char *dir, struct store **out, char *why, size_t why_len);
 void store_close(struct store *st);
 
 /* A snapshot: begin, add its rows, commit (or abort). t: seconds (wall

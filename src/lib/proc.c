@@ -12,6 +12,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 int proc_maps_parse(const char *text, struct proc_maps *maps)
 {
 	const char *line = text;
@@ -136,13 +138,6 @@ const struct proc_mapping *proc_maps_first_of(const struct proc_maps *maps,
 			return c;
 	}
 	return m;
-}
-
-int proc_root_path(pid_t pid, const char *path, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "/proc/%d/root%s", (int)pid, path);
-
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 int proc_read_file(pid_t pid, const char *name, char **out, size_t *len)
@@ -339,7 +334,8 @@ int proc_comm(pid_t pid, char *buf, size_t len)
 	if (err)
 		return err;
 	comm[strcspn(comm, "\n")] = '\0';
-	snprintf(buf, len, "%s", comm);
+	/* a process names itself (prctl): no escape sequence reaches a terminal */
+	utf8_copy_printable(comm, buf, len);
 	free(comm);
 	return 0;
 }

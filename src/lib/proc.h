@@ -33,10 +33,6 @@ const struct proc_mapping *proc_maps_find(const struct proc_maps *maps,
 const struct proc_mapping *proc_maps_first_of(const struct proc_maps *maps,
 					      const struct proc_mapping *m);
 
-/* "/proc/PID/root" + path: the file as the process sees it, also across
- * mount namespaces. */
-int proc_root_path(pid_t pid, const char *path, char *buf, size_t len);
-
 /* Reads a whole /proc/PID/<name> file; *out is NUL-terminated, free() it. */
 int proc_read_file(pid_t pid, const char *name, char **out, size_t *len);
 /* Value of variable `var` in the process's environment, copied into buf.

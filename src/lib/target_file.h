@@ -19,4 +19,20 @@
  * file. */
 int target_file_read(pid_t pid, const char *path, char *buf, size_t len, size_t *got);
 
+struct proc_mapping;
+
+/*
+ * A path, as leakbpf sees the file system, to the very file a mapping of
+ * process pid maps (its device and inode, from /proc/PID/maps), to read its
+ * ELF and to probe it. In order: /proc/PID/map_files/START-END (the mapped
+ * file itself, where the capability to read it is there); the mapping's path
+ * inside the process's root, if resolved inside that root it is that
+ * file and /proc/PID/root/PATH names the same one (an absolute link to one
+ * of the agent's own files fails this); the path as it stands, for a
+ * process under chroot (maps names its files from the reader's root). A
+ * file that is none of these is refused with -ESTALE: a container cannot
+ * make leakbpf read or probe a file of the host.
+ */
+int target_mapped_file(pid_t pid, const struct proc_mapping *m, char *out, size_t len);
+
 #endif

@@ -33,6 +33,7 @@ const char *redirect_state_name(enum redirect_state s)
 	case REDIRECT_NOT_NEEDED: return "not needed";
 	case REDIRECT_UNSAFE: return "refused";
 	case REDIRECT_FAILED: return "failed";
+	case REDIRECT_LEFT: return "left by a killed leakbpf";
 	default: return "off";
 	}
 }
@@ -106,6 +107,11 @@ static enum redirect_state judge_tables(const struct py_target *t, const struct 
 		snprintf(why, len, "allocator hooks are installed (debug hooks, tracemalloc or a custom allocator)");
 		return REDIRECT_UNSAFE;
 	}
+	if (obj->malloc == raw->malloc && mem->malloc == raw->malloc &&
+	    (obj->free != raw->free || mem->free != raw->free)) {
+		snprintf(why, len, "the object allocators point at libc's malloc while pymalloc still frees: a redirect left by a leakbpf killed with its guardian");
+		return REDIRECT_LEFT;
+	}
 	if (obj->malloc == raw->malloc && mem->malloc == raw->malloc) {
 		snprintf(why, len, "PYTHONMALLOC=malloc: every allocation already reaches libc");
 		return REDIRECT_NOT_NEEDED;
@@ -126,7 +132,7 @@ static enum redirect_state judge_tables(const struct py_target *t, const struct 
 	return REDIRECT_ON;
 }
 
-int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
+static int restore_pid_counted(const struct alloc_redirect *r, pid_t pid, int *written)
 {
 	int i, err = 0;
 
@@ -158,8 +164,17 @@ int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
 		e = proc_write_mem(pid, r->slot[i], &r->original[i], sizeof(r->original[i]));
 		if (e)
 			err = err ? err : e;
+		else
+			(*written)++;
 	}
 	return err;
+}
+
+int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid)
+{
+	int written = 0;
+
+	return restore_pid_counted(r, pid, &written);
 }
 
 /* Children forked while the redirect was on inherited it. */
@@ -196,12 +211,43 @@ static void restore_everywhere(const struct alloc_redirect *r)
 	restore_descendants(r);
 }
 
+int alloc_redirect_restore_left(const struct alloc_redirect *r)
+{
+	struct proc_table t;
+	pid_t *kids = NULL;
+	size_t n = 0, i;
+	int restored = 0, written = 0;
+
+	if (same_process(r) && !restore_pid_counted(r, r->pid, &written) && written)
+		restored++;
+	if (proc_table_read(&t))
+		return restored;
+	/* descendants of a reused PID are not ours: the witness check in
+	 * restore_pid_counted leaves their tables alone */
+	n = proc_table_descendants(&t, r->pid, NULL, 0);
+	kids = n ? malloc(n * sizeof(*kids)) : NULL;
+	if (kids) {
+		n = proc_table_descendants(&t, r->pid, kids, n);
+		for (i = 0; i < n; i++) {
+			written = 0;
+			if (!restore_pid_counted(r, kids[i], &written) && written)
+				restored++;
+		}
+		free(kids);
+	}
+	proc_table_free(&t);
+	return restored;
+}
+
 /* The guardian waits for the tracer to go away. A byte 'D' means the tracer
  * restored the tables itself; end of file without it means the tracer died,
- * and the guardian restores them. */
-static void guardian_main(const struct alloc_redirect *r, int fd)
+ * and the guardian restores them. 'J' and a path then a newline name the
+ * redirect's record on disk, which the guardian removes once it restored. */
+static void guardian_main(struct alloc_redirect *r, int fd)
 {
 	char c = 0;
+	size_t len = 0;
+	bool in_path = false;
 	ssize_t n;
 
 	setsid();	/* out of the tracer's process group: survive its ^C and kill -TERM -pgid */
@@ -209,13 +255,39 @@ static void guardian_main(const struct alloc_redirect *r, int fd)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	prctl(PR_SET_NAME, "leakbpf-guard", 0, 0, 0);
-	do
+	r->journal[0] = '\0';
+	for (;;) {
 		n = read(fd, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n == 1 && c == 'D')
-		_exit(0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != 1)
+			break;
+		if (in_path) {
+			if (c == '\n' || len + 1 >= sizeof(r->journal))
+				in_path = false;
+			else
+				r->journal[len++] = c;
+			r->journal[len] = '\0';
+		} else if (c == 'J') {
+			in_path = true;
+			len = 0;
+		} else if (c == 'D') {
+			_exit(0);
+		}
+	}
 	restore_everywhere(r);
+	if (r->journal[0] && !in_path)
+		unlink(r->journal);	/* undone: the record has nothing left to say */
 	_exit(0);
+}
+
+void alloc_redirect_tell_guardian(const struct alloc_redirect *r)
+{
+	char msg[sizeof(r->journal) + 2];
+	int n = snprintf(msg, sizeof(msg), "J%s\n", r->journal);
+
+	if (r->guardian_fd >= 0 && r->journal[0] && write(r->guardian_fd, msg, (size_t)n) != n)
+		pr_debug("the guardian did not get the record's path");
 }
 
 static int start_guardian(struct alloc_redirect *r)
@@ -375,21 +447,20 @@ int alloc_redirect_disarm(struct alloc_redirect *r)
 	return err;
 }
 
-void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t)
+void alloc_redirect_start(struct alloc_redirect *r)
 {
 	int err;
 
-	alloc_redirect_prepare(r, t);
 	if (r->state != REDIRECT_ON)
 		return;
 	err = alloc_redirect_arm(r);
 	if (err) {
-		snprintf(r->why, sizeof(r->why), "cannot write the allocator table: %s", strerror(-err));
 		alloc_redirect_restore(r);
 		r->state = REDIRECT_FAILED;
+		snprintf(r->why, sizeof(r->why), "cannot write the allocator table: %s", strerror(-err));
 		return;
 	}
-	pr_info("process %d: allocator redirect on", t->pid);
+	pr_info("process %d: allocator redirect on", r->pid);
 }
 
 int alloc_redirect_restore(struct alloc_redirect *r)

@@ -24,6 +24,10 @@ enum redirect_state {
 	REDIRECT_NOT_NEEDED,		/* PYTHONMALLOC=malloc: already visible */
 	REDIRECT_UNSAFE,		/* refused: why[] says what was found */
 	REDIRECT_FAILED,		/* could not be done: why[] */
+	/* malloc slots at libc's while pymalloc still frees: what only our
+	 * redirect makes, left by a leakbpf killed with its guardian. Every
+	 * allocation is visible; its record restores it (redirect_journal.h) */
+	REDIRECT_LEFT,
 };
 
 #define REDIRECT_SLOTS 4
@@ -46,16 +50,13 @@ struct alloc_redirect {
 	bool armed;			/* the slots hold our values now */
 	pid_t guardian;
 	int guardian_fd;		/* write end: closing it = "restore now" */
+	char journal[256];		/* its record on disk (redirect_journal.h), "" if none */
 	char why[200];
 };
 
 const char *redirect_state_name(enum redirect_state s);
 
-/* Checks that the redirect is safe for t, then applies it. Never fails the
- * trace: on refusal r->state says so and tracing continues with what libc
- * probes can see. */
-void alloc_redirect_apply(struct alloc_redirect *r, const struct py_target *t);
-/* What apply or prepare would decide, without writing anything or
+/* What prepare would decide, without writing anything or
  * starting a guardian (leakbpf doctor). */
 void alloc_redirect_check(struct alloc_redirect *r, const struct py_target *t);
 /* Sampled mode arms the redirect only during its windows. prepare checks
@@ -65,6 +66,12 @@ void alloc_redirect_check(struct alloc_redirect *r, const struct py_target *t);
  * guardian covers every moment in between. 0 or -errno. */
 void alloc_redirect_prepare(struct alloc_redirect *r, const struct py_target *t);
 int alloc_redirect_arm(struct alloc_redirect *r);
+/* Tells the guardian where r->journal (the redirect's record on disk) is:
+ * it removes the record after restoring for a tracer that died. */
+void alloc_redirect_tell_guardian(const struct alloc_redirect *r);
+/* Full mode, after prepare: armed for good, or (the write failed) undone
+ * with r->state REDIRECT_FAILED and why. */
+void alloc_redirect_start(struct alloc_redirect *r);
 int alloc_redirect_disarm(struct alloc_redirect *r);
 /* Puts the original slots back (where they still hold our values) in the
  * process and in its descendants forked meanwhile; stops the guardian. */
@@ -75,5 +82,8 @@ int alloc_redirect_restore(struct alloc_redirect *r);
  * the ones we redirected: nothing is written, -ESTALE). Exposed for the
  * guardian and for tests. */
 int alloc_redirect_restore_pid(const struct alloc_redirect *r, pid_t pid);
+/* restore_pid on r->pid (if still the same process) and every descendant;
+ * how many had a slot put back. For records of a dead leakbpf. */
+int alloc_redirect_restore_left(const struct alloc_redirect *r);
 
 #endif

@@ -15,6 +15,7 @@
 #include "py_debug_offsets.h"
 #include "py_offsets.h"
 #include "py_version.h"
+#include "target_file.h"
 
 static bool is_libpython(const char *base)
 {
@@ -203,7 +204,7 @@ int py_target_detect(pid_t pid, struct py_target *t)
 		goto out;
 	}
 	snprintf(t->path, sizeof(t->path), "%s", m->path);
-	err = proc_root_path(pid, m->path, t->host_path, sizeof(t->host_path));
+	err = target_mapped_file(pid, m, t->host_path, sizeof(t->host_path));
 	if (!err)
 		err = elf_image_open(t->host_path, &img);
 	if (err)

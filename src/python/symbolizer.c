@@ -18,6 +18,8 @@
 #include "strtab.h"
 #include "tracer.h"
 #include "u64map.h"
+#include "target_file.h"
+#include "utf8.h"
 
 #define CODE_READ_SIZE 256	/* covers every code-object field we read */
 #define OB_TYPE_OFFSET 8	/* PyObject.ob_type, every GIL build */
@@ -268,34 +270,18 @@ static const char *read_unicode(const struct sym_process *p, const struct code_s
 	if (len < 0 || len > MAX_NAME_LEN || !(state & 0x20) || (kind != 1 && kind != 2 && kind != 4))
 		return NULL;	/* not a compact string: code names always are */
 	raw = malloc((size_t)len * kind + 1);
-	utf8 = malloc((size_t)len * 4 + 1);
+	utf8 = malloc((size_t)len * UTF8_PRINTABLE_MAX + 1);
 	if (!raw || !utf8)
 		goto fail;
 	if (source_read(src, addr + (uint64_t)((state & 0x40) ? o->unicode_ascii_data :
 						o->unicode_compact_data),
 			raw, (size_t)len * kind))
 		goto fail;
-	/* PEP 393 stores code points at a fixed width: re-encode as UTF-8 */
-	for (i = 0, w = utf8; i < len; i++) {
-		uint32_t cp = kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] :
-			      ((uint32_t *)raw)[i];
-
-		if (cp < 0x80) {
-			*w++ = (char)cp;
-		} else if (cp < 0x800) {
-			*w++ = (char)(0xc0 | cp >> 6);
-			*w++ = (char)(0x80 | (cp & 0x3f));
-		} else if (cp < 0x10000) {
-			*w++ = (char)(0xe0 | cp >> 12);
-			*w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-			*w++ = (char)(0x80 | (cp & 0x3f));
-		} else {
-			*w++ = (char)(0xf0 | cp >> 18);
-			*w++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-			*w++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-			*w++ = (char)(0x80 | (cp & 0x3f));
-		}
-	}
+	/* PEP 393 stores code points at a fixed width: re-encode as UTF-8,
+	 * control characters escaped (the name is the target's to choose) */
+	for (i = 0, w = utf8; i < len; i++)
+		w += utf8_put_printable(w, kind == 1 ? raw[i] : kind == 2 ? ((uint16_t *)raw)[i] :
+					   ((uint32_t *)raw)[i]);
 	*w = '\0';
 	out = strtab_intern(utf8);
 	free(raw);
@@ -592,13 +578,14 @@ static bool python_frame(struct sym_process *p, const struct lb_frame *f,
 
 /* ---- native frames ---- */
 
-static struct elf_image *elf_for(struct symbolizer *s, pid_t pid, const char *path)
+static struct elf_image *elf_for(struct symbolizer *s, pid_t pid, const struct proc_mapping *m)
 {
 	char host[PATH_MAX];
 	const char *key;
 	struct elf_image *img;
 
-	if (proc_root_path(pid, path, host, sizeof(host)))
+	/* the file mapped, never another one its path leads to */
+	if (target_mapped_file(pid, m, host, sizeof(host)))
 		return NULL;
 	key = strtab_intern(host);
 	if (!key)
@@ -641,19 +628,22 @@ static void native_frame(struct symbolizer *s, struct sym_process *p, uint64_t i
 	struct elf_image *img = NULL;
 	const char *name;
 	uint64_t vaddr, off;
-	char buf[40];
+	char buf[512];
 
 	out->line = 0;
+	/* paths and symbols are the target's to choose: printable, bounded */
 	if (m && m->path) {
-		out->file = strtab_intern(m->path);
-		img = elf_for(s, p->pid, m->path);
+		utf8_copy_printable(m->path, buf, sizeof(buf));
+		out->file = strtab_intern(buf);
+		img = elf_for(s, p->pid, m);
 	} else {
 		out->file = strtab_intern(m ? "[anon]" : "[unknown]");
 	}
 	/* a return address points after the call: look the call itself up */
 	if (img && !elf_image_offset_to_vaddr(img, ip - m->start + m->offset, &vaddr) &&
 	    !elf_image_symbolize(img, vaddr - (return_address ? 1 : 0), &name, &off)) {
-		out->function = strtab_intern(name);
+		utf8_copy_printable(name, buf, sizeof(buf));
+		out->function = strtab_intern(buf);
 		return;
 	}
 	snprintf(buf, sizeof(buf), "0x%" PRIx64, m ? ip - m->start + m->offset : ip);

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "proc.h"
 #include "py_newref_sites.h"
+#include "redirect_journal.h"
 #include "symbolizer.h"
 
 int session_open(struct session *s, const struct session_opts *opts)
@@ -88,6 +89,14 @@ static int read_cost_of(void *ctx, struct cost_sample *c)
 	return session_read_cost(ctx, c);
 }
 
+static void free_new_reference_sites(struct newref_probes *np)
+{
+	free(np->path);
+	free(np->offsets);
+	free(np->regs);
+	memset(np, 0, sizeof(*np));
+}
+
 /* The process as sampled mode sees it, for one call. */
 static struct sampled_target sampled_target_of(struct session *s)
 {
@@ -96,6 +105,7 @@ static struct sampled_target sampled_target_of(struct session *s)
 		.tracer = s->tracer, .sym = s->sym, .py = &s->py, .redirect = &s->redirect,
 		.cost_ready = s->cost_ready, .trap_ns = s->trap_ns,
 		.read_cost = read_cost_of, .cost_ctx = s,
+		.newref = s->newref.n ? &s->newref : NULL,
 	};
 }
 
@@ -153,6 +163,46 @@ static void start_measuring_cost(struct session *s)
 	s->cost_ready = true;
 }
 
+
+static void warn_redirect_off(const struct session *s)
+{
+	pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
+		s->pid, redirect_state_name(s->redirect.state), s->redirect.why);
+}
+
+/*
+ * Checks the tables and starts the guardian; then, before anything is
+ * written to the process, records the redirect on disk: a leakbpf killed
+ * together with its guardian leaves a record the next run restores from
+ * (src/python/redirect_journal.c). No record, no redirect. 0 when the
+ * redirect can be armed.
+ */
+static int prepare_redirect(struct session *s)
+{
+	const char *dir = s->opts.journal_dir ? s->opts.journal_dir : REDIRECT_JOURNAL_DEFAULT_DIR;
+	int err;
+
+	alloc_redirect_prepare(&s->redirect, &s->py);
+	if (s->redirect.state == REDIRECT_ON) {
+		err = redirect_journal_write(dir, &s->redirect);
+		if (!err)
+			alloc_redirect_tell_guardian(&s->redirect);
+		if (err) {
+			alloc_redirect_restore(&s->redirect);
+			s->redirect.state = REDIRECT_FAILED;
+			snprintf(s->redirect.why, sizeof(s->redirect.why),
+				 "cannot record it in %.100s (%s), and a redirect not recorded could outlive a killed leakbpf",
+				 dir, strerror(-err));
+		}
+	}
+	if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
+		warn_redirect_off(s);
+	if (s->redirect.state == REDIRECT_LEFT)	/* its record was replayed before this */
+		pr_warn("process %d: %s, and no record of it was found: every allocation is visible, but restart the process to be rid of it",
+			s->pid, s->redirect.why);
+	return s->redirect.state == REDIRECT_ON ? 0 : -EPERM;
+}
+
 /* Sampled mode needs a Python target (the work clock weights the samples)
  * and the cost measurement (the governor). The probes just attached open
  * the first window. On refusal, says why and leaves full mode running. */
@@ -170,12 +220,8 @@ static int start_sampling(struct session *s)
 			s->pid, why);
 		return -ENOTSUP;
 	}
-	if (!s->opts.no_redirect) {
-		alloc_redirect_prepare(&s->redirect, &s->py);
-		if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
-			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
-				s->pid, redirect_state_name(s->redirect.state), s->redirect.why);
-	}
+	if (!s->opts.no_redirect)
+		prepare_redirect(s);
 	/* session_attach wrote the config with LB_PROC_SAMPLED already */
 	struct sampled_target target = sampled_target_of(s);
 
@@ -187,6 +233,7 @@ static int start_sampling(struct session *s)
 		sampled_free(&s->sampled);
 		memset(&s->sampled, 0, sizeof(s->sampled));
 		alloc_redirect_restore(&s->redirect);
+		redirect_journal_remove(&s->redirect);
 		s->redirect.state = REDIRECT_OFF;
 		write_proc_config(s, false);	/* the probes session_attach put in stay */
 		return err;
@@ -195,49 +242,59 @@ static int start_sampling(struct session *s)
 }
 
 /*
- * Full mode: objects CPython reuses from its free lists move to the line
- * that reuses them (src/python/py_newref_sites.c). Without the probes they stay on
- * the line that first allocated the memory: said, not fatal. Not in
- * sampled mode: the probes would go in with every window, and a trap per
- * object created there about doubled a window's cost (churn_leak at a 2%
- * budget got 2 windows in 20 s instead of 3+), which the governor pays
- * for in fewer windows.
+ * Objects CPython reuses from its free lists move to the line that reuses
+ * them (src/python/py_newref_sites.c). Without the probes they stay on the
+ * line that first allocated the memory: said, not fatal. Full mode keeps
+ * them in; sampled mode puts them in with each window: a trap per object
+ * created about doubles a window's cost (the governor pays for it with
+ * fewer windows), but without them a Flask app's leaked tuples, taken from
+ * the free list the framework's temporaries filled, were ranked under
+ * Flask's make_response, above the app's own line (issue 12).
  */
-static void attach_new_reference(struct session *s)
+static int find_new_reference_sites(struct session *s)
 {
+	struct newref_probes *np = &s->newref;
 	struct elf_image *img = NULL;
 	struct newref_sites sites = { 0 };
-	uint64_t *off = NULL, *reg = NULL;
-	size_t i, n = 0;
+	size_t i;
 	int err;
 
-	if (s->opts.no_redirect)
-		return;		/* pymalloc's objects stay invisible: nothing to move */
 	err = elf_image_open(s->py.host_path, &img);
 	if (!err)
 		err = newref_sites_find_file(s->py.host_path, img, s->py.minor, &sites);
 	if (!err && !sites.n)
 		err = -ENOENT;
 	if (!err) {
-		off = calloc(sites.n, sizeof(*off));
-		reg = calloc(sites.n, sizeof(*reg));
-		err = off && reg ? 0 : -ENOMEM;
+		np->offsets = calloc(sites.n, sizeof(*np->offsets));
+		np->regs = calloc(sites.n, sizeof(*np->regs));
+		np->path = strdup(s->py.host_path);
+		err = np->offsets && np->regs && np->path ? 0 : -ENOMEM;
 	}
 	for (i = 0; !err && i < sites.n; i++)
-		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &off[n]))
-			reg[n++] = sites.v[i].reg;
+		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &np->offsets[np->n]))
+			np->regs[np->n++] = sites.v[i].reg;
 	if (!err)
-		err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, off, reg, n);
+		pr_info("process %d: %zu new-reference sites (%zu checks of the flag, %zu without a store)",
+			s->pid, np->n, sites.flag_reads, sites.unmatched);
+	newref_sites_free(&sites);
+	elf_image_close(img);
+	if (err)
+		free_new_reference_sites(np);
+	return err;
+}
+
+static void attach_new_reference(struct session *s)
+{
+	int err;
+
+	if (s->opts.no_redirect)
+		return;		/* pymalloc's objects stay invisible: nothing to move */
+	err = find_new_reference_sites(s);
+	if (!err && !s->opts.sampled)
+		err = tracer_attach_new_reference(s->tracer, s->pid, &s->newref, false);
 	if (err)
 		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference probes: %s)",
 			s->pid, strerror(-err));
-	else
-		pr_info("process %d: %zu new-reference sites probed (%zu checks of the flag, %zu without a store)",
-			s->pid, n, sites.flag_reads, sites.unmatched);
-	free(off);
-	free(reg);
-	newref_sites_free(&sites);
-	elf_image_close(img);
 }
 
 int session_attach(struct session *s, pid_t pid)
@@ -274,13 +331,15 @@ int session_attach(struct session *s, pid_t pid)
 		start_measuring_cost(s);
 	if (s->opts.sampled && start_sampling(s))
 		s->opts.sampled = false;	/* told why; full mode from here */
-	if (!s->opts.sampled && !s->py_status && !s->opts.no_redirect) {
-		alloc_redirect_apply(&s->redirect, &s->py);
-		if (s->redirect.state == REDIRECT_UNSAFE || s->redirect.state == REDIRECT_FAILED)
-			pr_warn("process %d: allocator redirect %s: %s; Python objects served by pymalloc stay invisible",
-				pid, redirect_state_name(s->redirect.state), s->redirect.why);
+	if (!s->opts.sampled && !s->py_status && !s->opts.no_redirect &&
+	    !prepare_redirect(s)) {
+		alloc_redirect_start(&s->redirect);
+		if (s->redirect.state == REDIRECT_FAILED) {
+			redirect_journal_remove(&s->redirect);
+			warn_redirect_off(s);
+		}
 	}
-	if (!s->opts.sampled && !s->py_status)
+	if (!s->py_status)
 		attach_new_reference(s);
 	return 0;
 }
@@ -422,6 +481,8 @@ void session_detach(struct session *s)
 		err = alloc_redirect_restore(&s->redirect);
 		if (err && !s->exited)
 			pr_warn("process %d: restoring the allocator table: %s", s->pid, strerror(-err));
+		else
+			redirect_journal_remove(&s->redirect);	/* nothing left to undo */
 		/* keep saying what was in force while we traced */
 		s->redirect.state = was;
 	}
@@ -437,6 +498,7 @@ void session_close(struct session *s)
 	session_detach(s);
 	report_history_free(&s->history);
 	sampled_free(&s->sampled);
+	free_new_reference_sites(&s->newref);
 	if (s->shared) {
 		if (s->pid > 0) {
 			tracer_forget_pid(s->tracer, s->pid);

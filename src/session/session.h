@@ -31,6 +31,7 @@ struct session_opts {
 	double max_overhead;	/* sampled: budget, fraction of the target's CPU */
 	uint64_t seed;		/* sampled: window placement */
 	double trap_ns;		/* a trap's cost if already measured (agent), else 0 */
+	const char *journal_dir;	/* redirect records; NULL: REDIRECT_JOURNAL_DEFAULT_DIR */
 };
 
 struct session {
@@ -53,6 +54,7 @@ struct session {
 	double trap_ns;
 	struct cost_sample cost_last;	/* readings at the previous report */
 	struct sampled sampled;		/* sampled mode, when sampled.on */
+	struct newref_probes newref;	/* where objects get their first reference */
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
 };

@@ -21,6 +21,7 @@
 #include "uprobe_set.h"
 #include "proc.h"
 #include "u64map.h"
+#include "target_file.h"
 
 /* The probed libc functions. Optional ones are absent from some libcs
  * (reallocarray before glibc 2.26, pvalloc on musl). Every entry goes to
@@ -55,6 +56,7 @@ struct pid_link {
 	pid_t pid;
 	struct uprobe_set *set;
 	bool libc;			/* an allocator probe set */
+	bool window;			/* goes out with the allocator probes */
 };
 
 struct tracer {
@@ -92,7 +94,7 @@ static int keep_link(struct tracer *t, pid_t pid, struct uprobe_set *set)
 		t->links = v;
 		t->caplinks = ncap;
 	}
-	t->links[t->nlinks++] = (struct pid_link){ pid, set, false };
+	t->links[t->nlinks++] = (struct pid_link){ pid, set, false, false };
 	return 0;
 }
 
@@ -241,9 +243,14 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 	if (err)
 		return err;
 	if (!maps.n) {
+		/* no mappings: a kernel thread, or a process that has exited
+		 * and waits for its parent (a zombie keeps its pid, not its memory) */
 		proc_maps_free(&maps);
-		snprintf(why, why_len, "process %d is a kernel thread: it has no user-space allocations to trace", pid);
-		return -EINVAL;
+		if (proc_is_running(pid))
+			snprintf(why, why_len, "process %d is a kernel thread: it has no user-space allocations to trace", pid);
+		else
+			snprintf(why, why_len, "process %d has exited (a zombie its parent has not reaped yet): nothing left to trace", pid);
+		return proc_is_running(pid) ? -EINVAL : -ESRCH;
 	}
 	m = proc_maps_find(&maps, is_libc);
 	if (!m) {
@@ -251,11 +258,13 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 		snprintf(why, why_len, "process %d has no libc mapped (statically linked?): its allocations cannot be traced", pid);
 		return -ENOENT;
 	}
-	err = proc_root_path(pid, m->path, host_path, sizeof(host_path));
+	err = target_mapped_file(pid, m, host_path, sizeof(host_path));
 	if (!err)
 		err = elf_image_open(host_path, &img);
 	if (err) {
-		snprintf(why, why_len, "cannot read %s of process %d: %s", m->path, pid, strerror(-err));
+		snprintf(why, why_len, err == -ESTALE ?
+			 "%s of process %d is not the file it maps (a link out of its root, or replaced): not traced" :
+			 "cannot read %s of process %d: %s", m->path, pid, strerror(-err));
 		goto out;
 	}
 	for (i = 0; i < NPROBES; i++) {
@@ -311,11 +320,15 @@ int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   false);
 }
 
-int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
-				const uint64_t *offsets, const uint64_t *regs, size_t n)
+int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np,
+				bool in_window)
 {
-	return attach_kept(t, t->skel->progs.new_reference, pid, host_path, offsets, regs, n,
-			   false);
+	int err = attach_kept(t, t->skel->progs.new_reference, pid, np->path, np->offsets,
+			      np->regs, np->n, false);
+
+	if (!err)
+		t->links[t->nlinks - 1].window = in_window;
+	return err;
 }
 
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
@@ -335,7 +348,8 @@ static void detach_links(struct tracer *t, pid_t pid, bool libc_only)
 	size_t i, kept = 0;
 
 	for (i = 0; i < t->nlinks; i++) {
-		if (t->links[i].pid == pid && (!libc_only || t->links[i].libc))
+		if (t->links[i].pid == pid &&
+		    (!libc_only || t->links[i].libc || t->links[i].window))
 			uprobe_set_destroy(t->links[i].set);
 		else
 			t->links[kept++] = t->links[i];

@@ -22,6 +22,7 @@ program (stdin/stdout passed through) exits 0 normally, leakbpf exits 0 and
 writes a report naming the program's pid.
 """
 import json
+import os
 import signal
 import subprocess
 import time
@@ -227,6 +228,81 @@ def test_top_restores_allocator_tables(bpf_ready, python, spawn, tmp_path, endin
     assert msg["kept"] == 0 and msg["tables"] == orig
     assert tgt.tables() == orig
     assert pid_alive(pid)
+    tgt.finish()
+    assert tgt.proc.wait(15) == 0, "target exit status %s" % tgt.proc.returncode
+
+
+def guardians_of(pid):
+    """The leakbpf-guard processes leakbpf pid started."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if comm == "leakbpf-guard" and ppid == pid:
+            found.append(int(d))
+    return found
+
+
+@pytest.mark.parametrize("command", ["top", "agent"])
+def test_killed_with_its_guardian_the_next_run_restores(bpf_ready, spawn, tmp_path, command):
+    """kill -9 of leakbpf and its guardian together (a container stopped,
+    the pod's cgroup OOM-killed) left a target's tables redirected, and a
+    later top or doctor took them for PYTHONMALLOC=malloc (issue 15). The
+    redirect is recorded on disk before the first write: doctor names what
+    it sees, and the next run of the same command restores it."""
+    tgt = start_target(spawn, "/usr/bin/python3", tmp_path)
+    orig = tgt.wait_ready(30)["tables"]
+    pid = tgt.pid
+    store = tmp_path / "store"
+    if command == "top":
+        args = ["top", "--mode", "full", "--pid", pid, "--interval", "0.5"]
+    else:
+        args = ["agent", "--mode", "full", "--pid", pid, "--interval", "1", "--store", store,
+                "--metrics-addr", "off"]
+    with open(tmp_path / "first.stderr", "wb") as err:
+        lk = spawn([bpf_ready] + args, graceful=True, stdout=subprocess.DEVNULL, stderr=err)
+    deadline = time.monotonic() + REDIRECT_WAIT
+    while not redirected(tgt.tables()):
+        assert lk.poll() is None and time.monotonic() < deadline, \
+            "no redirect: " + read_file(tmp_path / "first.stderr")
+        time.sleep(0.2)
+    check_traced(orig, tgt.tables("keep"))
+    guards = guardians_of(lk.pid)
+    assert len(guards) == 1, "guardians of %d: %s" % (lk.pid, guards)
+    os.kill(guards[0], signal.SIGKILL)
+    lk.kill()
+    lk.wait(10)
+    time.sleep(1)
+    left = tgt.tables()
+    assert redirected(left), "something restored the tables: the test proves nothing"
+
+    cp = subprocess.run([str(bpf_ready), "doctor", "--pid", str(pid)], capture_output=True,
+                        text=True, timeout=60)
+    assert "left by a leakbpf killed with its guardian" in cp.stdout + cp.stderr, \
+        cp.stdout + cp.stderr
+    assert "PYTHONMALLOC=malloc" not in cp.stdout, cp.stdout
+
+    if command == "top":
+        again = [str(bpf_ready), "top", "--mode", "full", "--pid", str(pid), "-n", "1",
+                 "--interval", "0.5"]
+    else:
+        again = [str(bpf_ready), "agent", "--mode", "full", "--pid", str(pid), "-n", "1",
+                 "--interval", "0.5", "--store", str(store), "--metrics-addr", "off"]
+    cp = subprocess.run(again, capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert "left redirected by a leakbpf that was killed: restored" in cp.stderr, cp.stderr
+    t = tgt.tables()
+    assert t == orig, "tables not restored by the next %s:\n%s\noriginal:\n%s" % (
+        command, fmt_tables(t), fmt_tables(orig))
+    msg = tgt.query("drop")
+    assert msg["kept"] == 0 and msg["tables"] == orig
     tgt.finish()
     assert tgt.proc.wait(15) == 0, "target exit status %s" % tgt.proc.returncode
 

@@ -280,6 +280,26 @@ def test_top_kernel_thread(bpf_ready):
     assert "kernel thread" in line, line
 
 
+def test_top_zombie(bpf_ready):
+    """A process that exited and waits for its parent has no mappings
+    either: it is said to have exited, not to be a kernel thread."""
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open("/proc/%d/stat" % child.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            time.sleep(0.05)
+        cp = run_leakbpf(bpf_ready, ["top", "--pid", str(child.pid), "-n", "1",
+                                     "--interval", "0.5"], timeout=30)
+        assert cp.returncode == 1, "exit %s\nstderr: %s" % (cp.returncode, cp.stderr)
+        line = one_line(cp, "top --pid ZOMBIE")
+        assert "has exited" in line and "kernel thread" not in line, line
+    finally:
+        child.wait()
+
+
 def test_version_and_help(leakbpf):
     cp = run_leakbpf(leakbpf, ["--version"], timeout=20)
     assert cp.returncode == 0 and cp.stdout.startswith("leakbpf ") and not cp.stderr, cp

@@ -6,12 +6,19 @@
   of, so the leaked ones come from CPython's free lists, at addresses the
   framework's temporaries held (before objects reused from free lists moved
   to their new line, werkzeug's response.py ranked above the app's leak).
-  `leakbpf agent --pid MASTER --mode full`, then `diff`: the app's
-  LEAK-TUPLE line is in the top two rows of every worker, on Debian's 3.11
-  and pyenv's 3.8, 3.10, 3.12 and 3.13.
-  Sampled mode is not held to it yet: free-list objects call no allocator,
-  so its windows see few of the leaked tuples, and framework temporaries
-  sampled at the same addresses outrank them on some runs (issue 12 note).
+  `leakbpf agent --pid MASTER`, then `diff`: the app's LEAK-TUPLE line is
+  in the top two rows of every worker, on Debian's 3.11 and pyenv's 3.8,
+  3.10, 3.12 and 3.13, in full mode (30 s of load) and in sampled mode at
+  the default budget (45 s: the issue asks for 60). Sampled mode puts the
+  new-reference probes in with its windows where CPython reuses the blocks
+  it tracks (here 3-4% of a window's blocks): without them Flask's
+  make_response, whose freed tuples the leak took from the free list,
+  ranked above the leak line, and on 3.13 pushed it out of the top two.
+- The same app without the leak (a bounded cache, per-request strings of
+  constant content such as gunicorn's Date header), sampled at the default
+  budget under 60 s of load: no row is called growing and none grows more
+  than 256 KiB (a header string freed and replaced at its address by the
+  next one once claimed +9.6 MiB "growing steadily").
 """
 import os
 
@@ -29,7 +36,7 @@ INTERPRETERS = [
     ("pyenv-3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12"),
     ("pyenv-3.13.0", "/root/.pyenv/versions/3.13.0/bin/python3.13"),
 ]
-LOAD_S = 30
+LOAD_S = {"full": 30, "sampled": 45}
 
 
 def app_rows(proc):
@@ -40,16 +47,17 @@ def app_rows(proc):
     return out
 
 
+@pytest.mark.parametrize("mode", ["full", "sampled"])
 @pytest.mark.parametrize("interp", INTERPRETERS, ids=[i for i, _ in INTERPRETERS])
-def test_tuple_leak_in_top_two(bpf_ready, spawn, tmp_path, interp):
+def test_tuple_leak_in_top_two(bpf_ready, spawn, tmp_path, interp, mode):
     python = installed_interpreter(interp)
     g = Gunicorn(spawn, tmp_path, workers=2, python=python, FLASK_APP_LEAK="tuple",
                  FLASK_APP_DELAY_MS=2)
-    args = ["--pid", g.pid, "--interval", "2", "--mode", "full"]
+    args = ["--pid", g.pid, "--interval", "2", "--mode", mode]
     a = Agent(spawn, bpf_ready, tmp_path, args)
     assert wait_for(lambda: a.metric("leakbpf_processes_traced") == 3, 60), \
         "the agent did not trace master + 2 workers" + a.diag()
-    wrk(g.url, LOAD_S, connections=4)
+    wrk(g.url, LOAD_S[mode], connections=4)
     assert a.stop() == 0, a.diag()
     g.check_no_worker_killed()
     doc = diff_json(bpf_ready, a.store, "10m")
@@ -62,3 +70,20 @@ def test_tuple_leak_in_top_two(bpf_ready, spawn, tmp_path, interp):
             bad.append((p["pid"], [(fr and "%s:%d" % (os.path.basename(fr["file"]), fr["line"]),
                                     r["bytes_delta"]) for _, fr, r in app_rows(p)[:4]]))
     assert not bad, "LEAK-TUPLE line %d not in a worker's top two: %s" % (LEAK_TUPLE, bad)
+
+
+def test_sampled_no_leak_reports_no_growth(bpf_ready, spawn, tmp_path):
+    g = Gunicorn(spawn, tmp_path, workers=2, FLASK_APP_LEAK=0, FLASK_APP_DELAY_MS=2)
+    a = Agent(spawn, bpf_ready, tmp_path, ["--pid", g.pid, "--interval", "2"])
+    assert wait_for(lambda: a.metric("leakbpf_processes_traced") == 3, 60), \
+        "the agent did not trace master + 2 workers" + a.diag()
+    wrk(g.url, 60, connections=4)
+    assert a.stop() == 0, a.diag()
+    g.check_no_worker_killed()
+    doc = diff_json(bpf_ready, a.store, "60s")
+    workers = [p for p in doc["processes"] if p["role"] == "worker"]
+    assert len(workers) == 2 and all(p["mode"] == "sampled" for p in workers), \
+        [(p["pid"], p["role"], p.get("mode")) for p in doc["processes"]]
+    bad = [(p["pid"], innermost_py(r), r["bytes_delta"], r["verdict"]) for p in doc["processes"]
+           for r in p["rows"] if r["verdict"] == "growing steadily" or r["bytes_delta"] > 256 << 10]
+    assert not bad, "rows growing in an app that does not leak: %s" % bad

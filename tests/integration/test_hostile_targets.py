@@ -40,3 +40,25 @@ def test_rewritten_debug_offsets_neither_crash_nor_mislead(bpf_ready, spawn):
             assert "leakbpf's own table of 3.13" in said[0], said[0]
             proc = parse_json_lines(cp.stdout)[0]["processes"][0]
             assert proc["python"].startswith("3.13"), proc["python"]
+
+
+def test_names_with_control_characters_reach_no_terminal(bpf_ready, spawn):
+    """Names are the target's to choose: escaped, never printed raw."""
+    p = spawn(["/usr/bin/python3", program("hostile_names.py")], stdout=subprocess.PIPE,
+              env=py_env())
+    line = LineReader(p.stdout, "hostile_names").readline(30)
+    assert line and line.startswith("ready"), line
+    text = run_leakbpf(bpf_ready, ["top", "--pid", p.pid, "-n", "1", "--interval", "2",
+                                   "--mode", "full"], timeout=60)
+    assert text.returncode == 0, text.stderr
+    assert "evil\\x1b[2J\\x09name\\x0asecond\\x7f" in text.stdout, text.stdout[-3000:]
+    assert "app.py" in text.stdout and "\\x1b]0;owned\\x07" in text.stdout, text.stdout[-3000:]
+    for ch in "\x1b\x07\x7f":
+        assert ch not in text.stdout + text.stderr, "raw %r in the output" % ch
+    js = run_leakbpf(bpf_ready, ["top", "--pid", p.pid, "-n", "1", "--interval", "2",
+                                 "--mode", "full", "--json"], timeout=60)
+    assert js.returncode == 0, js.stderr
+    names = [f.get("function", "") for proc in parse_json_lines(js.stdout)[0]["processes"]
+             for r in proc["rows"] for f in r["frames"]]
+    assert "evil\\x1b[2J\\x09name\\x0asecond\\x7f" in names, names[:40]
+    assert pid_alive(p.pid), "the target died"

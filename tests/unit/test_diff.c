@@ -70,7 +70,7 @@ static void check_diff(const char *dir)
 	const struct diff_row *r;
 	struct store *st;
 	double t;
-	int err = store_open(dir, &st);
+	int err = store_open(dir, &st, NULL, 0);
 
 	CHECK(!err, "open");
 	if (err)
@@ -151,7 +151,7 @@ static void check_disk_budget(const char *dir)
 	struct store *st;
 	struct stat sb;
 	double t0 = 1.7e9, t;
-	int i, err = store_open(dir, &st);
+	int i, err = store_open(dir, &st, NULL, 0);
 	long long bytes = 0;
 
 	CHECK(!err, "open");
@@ -201,7 +201,7 @@ static void check_memory_check(const char *dir)
 	struct diff_result d;
 	const struct diff_process *p;
 	struct store *st;
-	int err = store_open(dir, &st), i;
+	int err = store_open(dir, &st, NULL, 0), i;
 
 	CHECK(!err, "open");
 	if (err)
@@ -284,7 +284,7 @@ static void check_weighted_verdict(const char *dir)
 	struct diff_result d;
 	struct store *st;
 	size_t i, n = sizeof(series) / sizeof(series[0]);
-	int err = store_open(dir, &st);
+	int err = store_open(dir, &st, NULL, 0);
 
 	CHECK(!err, "open");
 	if (err)
