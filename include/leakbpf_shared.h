@@ -340,6 +340,9 @@ enum lb_counter {
 	LB_CNT_CODE_GONE,		/* LOST: frames whose code object was replaced before it was named
 					 * (counted by the symboliser, not BPF) */
 	LB_CNT_CODE_CAPTURED,		/* code objects copied when first seen (not a loss) */
+	LB_CNT_CODE_OVER_BUDGET,	/* LOST: frames shown without their names or line, the
+					 * process's share of leakbpf's memory for code objects
+					 * spent (counted by the symboliser) */
 	LB_CNT__COUNT,
 };
 

@@ -427,6 +427,7 @@ static void take_snapshots(struct agent *a)
 	}
 	if (!tracer_read_counters(a->tracer, a->counters)) {
 		a->counters[LB_CNT_CODE_GONE] = symbolizer_code_gone(a->sym, 0);
+		a->counters[LB_CNT_CODE_OVER_BUDGET] = symbolizer_code_over_budget(a->sym, 0);
 		for (c = 0; c < LB_CNT__COUNT && used < sizeof(text); c++)
 			used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s=%llu",
 						 c ? " " : "", counter_name(c),

@@ -12,12 +12,15 @@
 #include <libelf.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
 
 struct elf_sym_entry {
 	uint64_t vaddr;
 	uint64_t size;
-	const char *name;	/* points into names */
+	const char *name;	/* into the file's mapped string table */
 	bool local;
 	bool function;
 	bool from_symtab;
@@ -36,12 +39,16 @@ struct elf_image {
 	size_t nsegs;
 	struct elf_sym_entry *syms;	/* sorted by vaddr */
 	size_t nsyms;
-	char *names;			/* all symbol names, back to back */
 	bool has_symtab;
+	bool symbols_cut;		/* MAX_SYMBOLS reached */
 };
 
+/* Symbols kept per file: a real libpython has ~15k, glibc ~3k; a file of
+ * a pod's making with millions would otherwise size the agent's memory */
+#define MAX_SYMBOLS (1u << 20)
+
 static int collect_symbols(struct elf_image *img, Elf_Scn *scn, GElf_Shdr *sh,
-			   bool is_symtab, size_t *names_len, size_t *cap)
+			   bool is_symtab, size_t *cap)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	size_t n, i;
@@ -49,11 +56,9 @@ static int collect_symbols(struct elf_image *img, Elf_Scn *scn, GElf_Shdr *sh,
 	if (!data || !sh->sh_entsize)
 		return 0;
 	n = sh->sh_size / sh->sh_entsize;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && img->nsyms < MAX_SYMBOLS; i++) {
 		GElf_Sym s;
 		const char *name;
-		size_t len;
-		char *grown;
 		int type;
 
 		if (!gelf_getsym(data, (int)i, &s))
@@ -64,6 +69,8 @@ static int collect_symbols(struct elf_image *img, Elf_Scn *scn, GElf_Shdr *sh,
 		if (type != STT_FUNC && type != STT_OBJECT &&
 		    type != STT_GNU_IFUNC && type != STT_NOTYPE)
 			continue;
+		/* into the mapped string table, which libelf checked ends in
+		 * a NUL inside the section: no copy, whatever its length */
 		name = elf_strptr(img->elf, sh->sh_link, s.st_name);
 		if (!name || !*name)
 			continue;
@@ -76,23 +83,17 @@ static int collect_symbols(struct elf_image *img, Elf_Scn *scn, GElf_Shdr *sh,
 			img->syms = v;
 			*cap = ncap;
 		}
-		len = strlen(name) + 1;
-		grown = realloc(img->names, *names_len + len);
-		if (!grown)
-			return -ENOMEM;
-		img->names = grown;
-		memcpy(img->names + *names_len, name, len);
 		img->syms[img->nsyms++] = (struct elf_sym_entry){
 			.vaddr = s.st_value,
 			.size = s.st_size,
-			/* offset now, pointer once names stops moving */
-			.name = (const char *)(uintptr_t)*names_len,
+			.name = name,
 			.local = GELF_ST_BIND(s.st_info) == STB_LOCAL,
 			.function = type == STT_FUNC || type == STT_GNU_IFUNC,
 			.from_symtab = is_symtab,
 		};
-		*names_len += len;
 	}
+	if (img->nsyms >= MAX_SYMBOLS)
+		img->symbols_cut = true;
 	return 0;
 }
 
@@ -113,7 +114,7 @@ static int cmp_sym(const void *a, const void *b)
 static int load_symbols(struct elf_image *img)
 {
 	Elf_Scn *scn = NULL;
-	size_t names_len = 0, cap = 0, i;
+	size_t cap = 0;
 	int err;
 
 	while ((scn = elf_nextscn(img->elf, scn))) {
@@ -125,13 +126,12 @@ static int load_symbols(struct elf_image *img)
 			continue;
 		if (sh.sh_type == SHT_SYMTAB)
 			img->has_symtab = true;
-		err = collect_symbols(img, scn, &sh, sh.sh_type == SHT_SYMTAB,
-				      &names_len, &cap);
+		err = collect_symbols(img, scn, &sh, sh.sh_type == SHT_SYMTAB, &cap);
 		if (err)
 			return err;
 	}
-	for (i = 0; i < img->nsyms; i++)
-		img->syms[i].name = img->names + (uintptr_t)img->syms[i].name;
+	if (img->symbols_cut)
+		pr_warn("an ELF file has over %u symbols: the rest are not read", MAX_SYMBOLS);
 	if (img->nsyms)
 		qsort(img->syms, img->nsyms, sizeof(*img->syms), cmp_sym);
 	return 0;
@@ -170,11 +170,20 @@ int elf_image_open(const char *path, struct elf_image **out)
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return -ENOMEM;
-	img->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* nonblocking: a FIFO at a path given to us must not hang the open */
+	img->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (img->fd < 0) {
 		err = -errno;
 		free(img);
 		return err;
+	}
+	{
+		struct stat st;
+
+		if (fstat(img->fd, &st) || !S_ISREG(st.st_mode)) {
+			err = -ENOEXEC;
+			goto fail;
+		}
 	}
 	img->elf = elf_begin(img->fd, ELF_C_READ_MMAP, NULL);
 	if (!img->elf || elf_kind(img->elf) != ELF_K_ELF ||
@@ -205,7 +214,6 @@ void elf_image_close(struct elf_image *img)
 		close(img->fd);
 	free(img->segs);
 	free(img->syms);
-	free(img->names);
 	free(img);
 }
 

@@ -25,11 +25,19 @@
 #define OB_TYPE_OFFSET 8	/* PyObject.ob_type, every GIL build */
 #define MAX_NAME_LEN 4096
 #define MAX_LINETABLE (1 << 20)
+/* What one process's code objects may hold in leakbpf (names and line
+ * tables): a large service's thousands of functions take a few MiB, while
+ * a program of 300 functions with 1 MiB line tables took `top` to 325 MB
+ * and one making functions with unique 4 KiB names grew it by 190 MB in
+ * 15 s. Past it, that process's new code objects are shown by address
+ * only and counted (LB_CNT_CODE_OVER_BUDGET): it degrades its own report. */
+#define CODE_BUDGET_PER_PROCESS (32u << 20)
 
 struct code_info {
 	uint64_t addr;			/* where it lay */
 	uint32_t id;			/* lb_code_id: which code object it was */
 	bool gone;			/* replaced before we named it: stays unknown */
+	bool over_budget;		/* names or line table not kept: see CODE_BUDGET_PER_PROCESS */
 	uint64_t filename_ptr, name_ptr, linetable_ptr;
 	int firstlineno;
 	int firsttraceable;		/* _co_firsttraceable (3.11+), 0 unknown */
@@ -51,6 +59,8 @@ struct sym_process {
 	struct lb_py_offsets off;
 	struct u64map codes;		/* code_key(address, id) -> struct code_info */
 	uint64_t code_gone;		/* frames whose code object was replaced before naming */
+	size_t code_bytes;		/* names and line tables its code objects hold */
+	uint64_t over_budget;		/* frames shown without names or line for it */
 	struct proc_maps maps;		/* snapshot, refreshed on a miss */
 	bool have_maps;
 	uint64_t maps_batch;		/* batch of the last refresh */
@@ -63,6 +73,7 @@ struct symbolizer {
 	struct u64map elves;		/* interned host path -> elf_image */
 	uint64_t batch;			/* counts symbolizer_begin_batch calls */
 	uint64_t code_gone;		/* all processes', forgotten ones included */
+	uint64_t over_budget;		/* forgotten processes' */
 };
 
 static void free_code(void *v)
@@ -158,6 +169,7 @@ void symbolizer_forget_process(struct symbolizer *s, pid_t pid)
 
 	if (p) {
 		s->code_gone += p->code_gone;
+		s->over_budget += p->over_budget;
 		free_process(p);
 	}
 	/* collect first: removing shifts entries under a walk */
@@ -360,9 +372,27 @@ static bool is_that_code(const struct sym_process *p, const uint8_t *buf, uint32
 	       !(id && lb_code_id(idf) != id);
 }
 
+/* Charges c's names and line table to its process; a table that would
+ * take the process past its budget is not kept (its frames show line 0). */
+static void charge_code(struct sym_process *p, struct code_info *c)
+{
+	size_t names = (c->file ? strlen(c->file) : 0) + (c->function ? strlen(c->function) : 0);
+
+	p->code_bytes += sizeof(*c) + names;
+	if (p->code_bytes + c->linetable_len > CODE_BUDGET_PER_PROCESS) {
+		free(c->linetable);
+		c->linetable = NULL;
+		c->linetable_len = 0;
+		c->linetable_partial = false;
+		c->over_budget = true;
+		return;
+	}
+	p->code_bytes += c->linetable_len;
+}
+
 /* Fills c's names and line table from buf (the code object's bytes) and
  * the objects it points to, read from src. */
-static void fill_code_info(const struct sym_process *p, const struct code_source *src,
+static void fill_code_info(struct sym_process *p, const struct code_source *src,
 			   const uint8_t *buf, struct code_info *c)
 {
 	const struct lb_py_offsets *o = &p->off;
@@ -377,11 +407,16 @@ static void fill_code_info(const struct sym_process *p, const struct code_source
 	if (o->code_firsttraceable != LB_NO_OFFSET &&
 	    o->code_firsttraceable + 4 <= CODE_READ_SIZE)
 		memcpy(&c->firsttraceable, buf + o->code_firsttraceable, sizeof(int32_t));
+	if (p->code_bytes >= CODE_BUDGET_PER_PROCESS) {
+		c->over_budget = true;	/* shown by address, counted per frame */
+		return;
+	}
 	c->file = read_unicode(p, src, c->filename_ptr);
 	c->function = read_unicode(p, src, c->name_ptr);
 	if (read_bytes_object(p, src, c->linetable_ptr, &c->linetable, &c->linetable_len,
 			      &c->linetable_partial))
 		c->linetable_len = 0;
+	charge_code(p, c);
 }
 
 /* A new cache entry for (addr, id), replacing a colliding one. */
@@ -507,6 +542,12 @@ static void complete_linetable(struct sym_process *p, struct code_info *c)
 	    read_bytes_object(p, &live, field_ptr(buf, p->off.code_linetable), &table, &len,
 			      &partial))
 		return;
+	if (p->code_bytes + len > CODE_BUDGET_PER_PROCESS) {
+		free(table);
+		c->over_budget = true;
+		return;
+	}
+	p->code_bytes += len - (c->linetable_len < len ? c->linetable_len : len);
 	free(c->linetable);
 	c->linetable = table;
 	c->linetable_len = len;
@@ -550,6 +591,8 @@ static bool python_frame(struct sym_process *p, const struct lb_frame *f,
 		return false;
 	if (c && c->gone)
 		p->code_gone++;
+	if (c && c->over_budget)
+		p->over_budget++;
 	if (!c || !c->file) {
 		snprintf(buf, sizeof(buf), "<code 0x%" PRIx64 ">", (uint64_t)f->code);
 		out->file = strtab_intern("<unknown>");
@@ -712,18 +755,28 @@ const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key
 	return r;
 }
 
-uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid)
+static uint64_t sum_processes(const struct symbolizer *s, pid_t pid, bool over_budget)
 {
-	uint64_t n = pid ? 0 : s->code_gone;
+	uint64_t n = pid ? 0 : over_budget ? s->over_budget : s->code_gone;
 	size_t i;
 
 	for (i = 0; i < s->procs.cap; i++) {
 		const struct sym_process *p = s->procs.slots[i].value;
 
 		if (s->procs.slots[i].key && p && (!pid || p->pid == pid))
-			n += p->code_gone;
+			n += over_budget ? p->over_budget : p->code_gone;
 	}
 	return n;
+}
+
+uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid)
+{
+	return sum_processes(s, pid, false);
+}
+
+uint64_t symbolizer_code_over_budget(const struct symbolizer *s, pid_t pid)
+{
+	return sum_processes(s, pid, true);
 }
 
 void symbolizer_describe_innermost(const struct resolved_stack *st, char *buf, size_t len)

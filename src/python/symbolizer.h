@@ -52,6 +52,9 @@ const struct resolved_stack *symbolizer_stack(struct symbolizer *s, uint64_t key
  * before it could be named (LB_CNT_CODE_GONE): of pid, or of every process
  * ever added (pid 0). */
 uint64_t symbolizer_code_gone(const struct symbolizer *s, pid_t pid);
+/* Frames shown without names or line because their process's code objects
+ * took all leakbpf gives one process (LB_CNT_CODE_OVER_BUDGET). */
+uint64_t symbolizer_code_over_budget(const struct symbolizer *s, pid_t pid);
 /* "file:line function" of the innermost frame ("function (file)" for a
  * native one): how the metrics label a stack. */
 void symbolizer_describe_innermost(const struct resolved_stack *st, char *buf, size_t len);

@@ -26,6 +26,7 @@ static const char *const counter_names[LB_CNT__COUNT] = {
 	[LB_CNT_REATTRIBUTED] = "reused_objects_moved",
 	[LB_CNT_CODE_GONE] = "code_object_gone",
 	[LB_CNT_CODE_CAPTURED] = "code_objects_captured",
+	[LB_CNT_CODE_OVER_BUDGET] = "code_over_budget",
 };
 
 const char *counter_name(enum lb_counter c)
@@ -46,6 +47,7 @@ bool counter_is_loss(enum lb_counter c)
 	case LB_CNT_EVENTS_DROPPED:
 	case LB_CNT_FOLLOW_MAP_FULL:
 	case LB_CNT_CODE_GONE:
+	case LB_CNT_CODE_OVER_BUDGET:
 		return true;
 	default:
 		return false;

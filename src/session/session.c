@@ -439,8 +439,10 @@ int session_snapshot(struct session *s, struct report *r)
 	}
 	if (!err)
 		err = tracer_read_counters(s->tracer, r->counters);
-	if (!err)	/* counted in userspace, where frames are named */
+	if (!err) {	/* counted in userspace, where frames are named */
 		r->counters[LB_CNT_CODE_GONE] = symbolizer_code_gone(s->sym, s->pid);
+		r->counters[LB_CNT_CODE_OVER_BUDGET] = symbolizer_code_over_budget(s->sym, s->pid);
+	}
 	if (!err)
 		err = report_finish(r, &s->history);
 	if (err) {

@@ -62,3 +62,34 @@ def test_names_with_control_characters_reach_no_terminal(bpf_ready, spawn):
              for r in proc["rows"] for f in r["frames"]]
     assert "evil\\x1b[2J\\x09name\\x0asecond\\x7f" in names, names[:40]
     assert pid_alive(p.pid), "the target died"
+
+
+MEASURE_RSS = """import resource, subprocess, sys
+cp = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=120)
+sys.stdout.write(cp.stdout)
+sys.stderr.write(cp.stderr)
+print("maxrss_kib=%d rc=%d" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                               cp.returncode))
+"""
+
+
+def test_code_objects_cannot_size_the_tracer(bpf_ready, spawn):
+    """Functions without end with unique 4000-character names and 64 KiB
+    line tables: leakbpf keeps 32 MiB of names and line tables per
+    process, shows the rest by address and counts them; the target is
+    unharmed."""
+    p = spawn(["/usr/bin/python3", program("hostile_code_memory.py")], stdout=subprocess.PIPE,
+              env=py_env())
+    line = LineReader(p.stdout, "hostile_code_memory").readline(60)
+    assert line and line.startswith("ready"), line
+    cp = subprocess.run(["/usr/bin/python3", "-c", MEASURE_RSS, str(bpf_ready), "top", "--pid",
+                         str(p.pid), "-n", "3", "--interval", "4", "--mode", "full", "--json"],
+                        capture_output=True, text=True, timeout=180)
+    tail = cp.stdout.splitlines()[-1]
+    maxrss, rc = (int(x.split("=")[1]) for x in tail.split())
+    assert rc == 0, cp.stderr[-2000:]
+    doc = parse_json_lines("\n".join(cp.stdout.splitlines()[:-1]))[-1]["processes"][0]
+    assert doc["lost"]["code_over_budget"] > 0, doc["lost"]
+    # without the budget: 190 MB in 15 s
+    assert maxrss < 160 * 1024, "leakbpf top reached %d MiB" % (maxrss // 1024)
+    assert pid_alive(p.pid), "the target died"
