@@ -20,7 +20,7 @@ CFLAGS ?= -O2 -g
 SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
 LB_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Iinclude $(addprefix -I,$(SRC_DIRS)) \
 	-I$(OUTPUT) -MMD -MP
-LDLIBS := -lbpf -lelf -lz -lcapstone -lsqlite3 -lm
+LDLIBS := -lbpf -lelf -lz -lcapstone -lsqlite3 -lmicrohttpd -lpthread -lm
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Iinclude -Ibpf \
 	-Wall -MMD -MP
 

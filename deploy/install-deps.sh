@@ -11,6 +11,7 @@ packages=(
 	libelf-dev zlib1g-dev		# ELF symbols (libbpf needs both)
 	libcapstone-dev			# x86 decoding: allocator tables in stripped interpreters
 	libsqlite3-dev			# the agent's store
+	libmicrohttpd-dev		# the agent's /metrics endpoint, on its own thread
 	python3 python3.11 python3-pytest
 	util-linux procps		# setpriv, unshare, ps in the tests
 	python3-gunicorn python3-flask wrk	# the agent's gunicorn acceptance test

@@ -468,19 +468,28 @@ static void reap_gone(struct agent *a)
 	}
 }
 
-static bool window_open(const struct agent *a)
+/* Renders the exposition text and hands it to the server's thread. */
+static void publish_metrics(struct agent *a)
 {
-	size_t i;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+	int err = out ? 0 : -errno;
 
-	for (i = 0; i < a->nprocs; i++)
-		if (a->procs[i]->traced && a->procs[i]->s.sampled.window_open)
-			return true;
-	return false;
+	if (!err && agent_metrics_write(a, out))
+		err = -EIO;
+	if (out && fclose(out) && !err)
+		err = -EIO;
+	if (!err)
+		err = metrics_server_publish(a->metrics, text, len);
+	if (err)
+		pr_warn("metrics not updated: %s", strerror(-err));
+	free(text);
 }
 
 int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 {
-	double last_reap = 0;
+	double last_reap = 0, last_publish = 0;
 
 	while (!*stop) {
 		double now = monotonic_seconds();
@@ -512,11 +521,13 @@ int agent_run(struct agent *a, volatile sig_atomic_t *stop)
 		err = tracer_poll_events(a->tracer, timeout, on_new_stack, a);
 		if (err < 0 && err != -EINTR)
 			pr_warn("reading the event ring: %s", strerror(-err));
-		/* a slow client may hold the loop ~2 s: never while a window is
-		 * open, when every allocation of its target traps */
-		if (a->metrics && !window_open(a))
-			metrics_server_serve(a->metrics, agent_metrics_write, a);
 		now = monotonic_seconds();
+		/* the server's thread answers scrapes with what is published:
+		 * rendering is the loop's only part in it, once a second */
+		if (a->metrics && now - last_publish >= 1) {
+			publish_metrics(a);
+			last_publish = now;
+		}
 		if (now - last_reap >= 1) {
 			reap_gone(a);
 			last_reap = now;

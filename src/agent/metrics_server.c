@@ -1,76 +1,51 @@
 // SPDX-License-Identifier: MIT
-#define _GNU_SOURCE	/* accept4 */
-/* The metrics endpoint: just enough HTTP/1.0 for a Prometheus scraper and
- * curl. One request per connection, answered with Connection: close, so there
- * is no keep-alive, chunking or pipelining to get wrong. The agent is single
- * threaded, so every wait is bounded: the requests of one call share a
- * second, each answer's send() is capped by SO_SNDTIMEO, a call ends within
- * ~2 s whatever the clients do. */
+/*
+ * The metrics endpoint, served by libmicrohttpd on a thread of its own: the
+ * agent's loop renders the exposition text (metrics_server_publish) and
+ * never waits on a client; the server thread answers every scraper with the
+ * latest text and never waits on the loop. Idle, slow or many clients are
+ * the library's to bound (connection limits, per address and in all, and
+ * an idle timeout): four threads holding idle connections made 2 of 3
+ * scrapes time out with the single-threaded server this replaces.
+ */
 #include "metrics_server.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "clocks.h"
 #include "log.h"
 #include "utf8.h"
 
-#define MAX_CONNS		16	/* accepted per call; the rest wait in the backlog */
-#define REQUEST_MAX		8192	/* request line and headers */
-#define REQUEST_TIMEOUT_MS	1000	/* shared by the requests of one call */
-#define SEND_TIMEOUT_MS		1000	/* per answer */
-#define CALL_BUDGET_MS		2000	/* no answer is sent past this */
-#define NO_ANSWER		(-1)	/* the client sent nothing: just hang up */
-
-struct conn {
-	int fd;			/* -1 once done */
-	size_t len;
-	char buf[REQUEST_MAX];
-};
+#define BACKLOG			64
+#define CONNECTION_LIMIT	64	/* at once, all clients */
+#define PER_ADDRESS_LIMIT	16	/* at once, one client address: one cannot take all */
+#define IDLE_TIMEOUT_S		5	/* a connection that sends nothing for this long is closed */
+#define REQUEST_MEMORY		(16 << 10)	/* request line and headers */
 
 struct metrics_server {
 	int fd;
 	char name[INET6_ADDRSTRLEN + 16];	/* "127.0.0.1:9433", for messages */
-	struct conn conns[MAX_CONNS];		/* here, not on the caller's stack */
-};
-
-/* What one metrics_server_serve() call shares between its connections: the
- * clock and the body, made once however many scrapers asked. */
-struct serve_call {
-	metrics_body_fn fn;
-	void *ctx;
-	int64_t start;		/* ms, CLOCK_MONOTONIC */
-	int body_state;		/* 0: not made yet, 1: made, -1: failed */
-	char *body;
+	struct MHD_Daemon *daemon;
+	pthread_mutex_t lock;		/* guards body */
+	char *body;			/* the latest exposition text, NULL before the first */
 	size_t body_len;
+	unsigned long long served;	/* answers sent (any status) */
 };
-
-static int64_t now_ms(void)
-{
-	return (int64_t)(monotonic_ns() / 1000000);
-}
-
-static int ms_left(int64_t deadline)
-{
-	int64_t left = deadline - now_ms();
-
-	return left < 0 ? 0 : left > CALL_BUDGET_MS ? CALL_BUDGET_MS : (int)left;
-}
 
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static int start_serving(struct metrics_server *m, char *why, size_t why_len);
 
 static void set_why(char *why, size_t why_len, const char *fmt, ...)
 {
@@ -175,7 +150,7 @@ static int listen_on(const struct addrinfo *ai)
 	/* a restarted agent gets its port back while the old connections
 	 * still sit in TIME_WAIT */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 2 * MAX_CONNS)) {
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, BACKLOG)) {
 		err = -errno;
 		close(fd);
 		return err;
@@ -239,7 +214,7 @@ int metrics_server_open(const char *addr, struct metrics_server **out,
 	char host[256], port[8], ebuf[128];
 	const char *bad;
 	bool bracketed;
-	int rc, i;
+	int rc;
 
 	if (out)
 		*out = NULL;
@@ -278,10 +253,129 @@ int metrics_server_open(const char *addr, struct metrics_server **out,
 		free(m);
 		return rc;
 	}
-	for (i = 0; i < MAX_CONNS; i++)
-		m->conns[i].fd = -1;
+	rc = start_serving(m, why, why_len);
+	if (rc) {
+		close(m->fd);
+		free(m);
+		return rc;
+	}
 	pr_debug("metrics: listening on http://%s/metrics", m->name);
 	*out = m;
+	return 0;
+}
+
+/* ---- answering ---- */
+
+static enum MHD_Result answer_text(struct MHD_Connection *conn, unsigned status,
+				   const char *text, size_t len, const char *type)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text,
+								MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* On the server's thread: GET or HEAD of /metrics or / gets the latest
+ * text (503 before the first), another path 404, another method 405. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_size, void **state)
+{
+	static int first_call;
+	struct metrics_server *m = cls;
+	enum MHD_Result ret;
+	const char *plain = "text/plain; charset=utf-8";
+
+	(void)version;
+	(void)upload_data;
+	if (!*state) {
+		*state = &first_call;	/* headers now; answer on the next call */
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;	/* a body is read and ignored */
+		return MHD_YES;
+	}
+	__atomic_add_fetch(&m->served, 1, __ATOMIC_RELAXED);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+		return answer_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", 19,
+				   plain);
+	if (strcmp(url, "/metrics") && strcmp(url, "/"))
+		return answer_text(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n", 24,
+				   plain);
+	pthread_mutex_lock(&m->lock);
+	if (m->body)
+		ret = answer_text(conn, MHD_HTTP_OK, m->body, m->body_len,
+				  "text/plain; version=0.0.4; charset=utf-8");
+	else
+		ret = answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  "no metrics yet: the agent is starting\n", 38, plain);
+	pthread_mutex_unlock(&m->lock);
+	return ret;
+}
+
+static void on_library_error(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	pr_debug("metrics: %s", msg);
+}
+
+static int start_serving(struct metrics_server *m, char *why, size_t why_len)
+{
+	char ebuf[128];
+	int err = pthread_mutex_init(&m->lock, NULL);
+
+	if (err) {
+		set_why(why, why_len, "cannot serve metrics: %s", err_text(err, ebuf, sizeof(ebuf)));
+		return -err;
+	}
+	m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+				     MHD_USE_ERROR_LOG,
+				     0, NULL, NULL, on_request, m,
+				     MHD_OPTION_LISTEN_SOCKET, m->fd,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+				     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_ADDRESS_LIMIT,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+				     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)REQUEST_MEMORY,
+				     MHD_OPTION_EXTERNAL_LOGGER, on_library_error, NULL,
+				     MHD_OPTION_END);
+	if (!m->daemon) {
+		pthread_mutex_destroy(&m->lock);
+		set_why(why, why_len, "cannot serve metrics on %s: libmicrohttpd would not start",
+			m->name);
+		return -EIO;
+	}
+	return 0;
+}
+
+int metrics_server_publish(struct metrics_server *m, const char *text, size_t len)
+{
+	char *copy;
+
+	if (!m)
+		return -EINVAL;
+	copy = malloc(len + 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	pthread_mutex_lock(&m->lock);
+	free(m->body);
+	m->body = copy;
+	m->body_len = len;
+	pthread_mutex_unlock(&m->lock);
 	return 0;
 }
 
@@ -290,384 +384,23 @@ int metrics_server_fd(const struct metrics_server *m)
 	return m ? m->fd : -1;
 }
 
+unsigned long long metrics_server_answers(const struct metrics_server *m)
+{
+	return m ? __atomic_load_n(&m->served, __ATOMIC_RELAXED) : 0;
+}
+
 void metrics_server_close(struct metrics_server *m)
 {
-	int i;
-
 	if (!m)
 		return;
-	for (i = 0; i < MAX_CONNS; i++)
-		if (m->conns[i].fd >= 0)
-			close(m->conns[i].fd);
+	if (m->daemon) {
+		MHD_stop_daemon(m->daemon);	/* joins its thread */
+		pthread_mutex_destroy(&m->lock);
+	}
 	if (m->fd >= 0)
 		close(m->fd);
+	free(m->body);
 	free(m);
-}
-
-/* ---- the request ---- */
-
-/* RFC 9110 tchar: what a method name is made of */
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* "HTTP/d.d", whole or the start of it ('#' is a digit); a partial one may
- * already hold the '\r' that ends the line. */
-static bool version_ok(const char *v, size_t n, bool whole)
-{
-	static const char pattern[] = "HTTP/#.#\r";
-	size_t i;
-
-	if (whole && n && v[n - 1] == '\r')
-		n--;
-	if (whole ? n != 8 : n > 9)
-		return false;
-	for (i = 0; i < n; i++) {
-		if (pattern[i] == '#' ? !(v[i] >= '0' && v[i] <= '9') : v[i] != pattern[i])
-			return false;
-	}
-	return true;
-}
-
-struct request_line {
-	const char *method, *target;
-	size_t method_len, target_len;
-};
-
-/* Checks the request line (without its '\n'), or as much of it as has
- * arrived: 400 as soon as it cannot be HTTP, so that a TLS handshake or
- * other garbage is turned away at once instead of after the timeout. */
-static int check_line(const char *p, size_t n, bool whole, struct request_line *rl)
-{
-	size_t i = 0;
-
-	while (i < n && is_tchar(p[i]))
-		i++;
-	rl->method = p, rl->method_len = i;
-	if (i > 32)
-		return 400;
-	if (i == n)
-		return whole ? 400 : 0;
-	if (p[i] != ' ' || !i)
-		return 400;
-	rl->target = p + ++i;
-	while (i < n && (unsigned char)p[i] > ' ' && (unsigned char)p[i] < 0x7f)
-		i++;
-	rl->target_len = p + i - rl->target;
-	if (rl->target_len && rl->target[0] != '/')
-		return 400;
-	if (i == n)
-		return whole ? 400 : 0;
-	if (p[i] != ' ' || !rl->target_len)
-		return 400;
-	i++;
-	return version_ok(p + i, n - i, whole) ? 0 : 400;
-}
-
-/* Whether the blank line that ends the headers has arrived; nl is the
- * request line's '\n'. Bare '\n' line ends are accepted, as RFC 9112 allows. */
-static bool headers_complete(const char *nl, const char *end)
-{
-	for (; nl; nl = memchr(nl + 1, '\n', end - nl - 1)) {
-		if (end - nl > 1 && nl[1] == '\n')
-			return true;
-		if (end - nl > 2 && nl[1] == '\r' && nl[2] == '\n')
-			return true;
-	}
-	return false;
-}
-
-static bool span_is(const char *p, size_t n, const char *s)
-{
-	return n == strlen(s) && !memcmp(p, s, n);
-}
-
-/* The status to answer with for what has arrived so far: 0 while more is
- * needed, NO_ANSWER for a client that sent nothing. Never 0 once buf is full
- * or the client has finished sending (eof): the caller relies on it. */
-static int request_status(const char *buf, size_t len, bool eof, bool *head)
-{
-	const char *p = buf, *end = buf + len, *nl, *q;
-	struct request_line rl;
-	size_t path_len;
-	int status;
-
-	*head = false;
-	while (p < end && (*p == '\r' || *p == '\n'))	/* RFC 9112 2.2 */
-		p++;
-	nl = memchr(p, '\n', end - p);
-	status = check_line(p, (nl ? nl : end) - p, nl != NULL, &rl);
-	if (status)
-		return status;
-	if (!nl) {
-		if (len >= REQUEST_MAX || (eof && p < end))
-			return 400;
-		return eof ? NO_ANSWER : 0;
-	}
-	*head = span_is(rl.method, rl.method_len, "HEAD");
-	/* answer only after the headers: closing on unread bytes sends a
-	 * reset that can destroy the answer before the client reads it */
-	if (!headers_complete(nl, end)) {
-		if (len >= REQUEST_MAX)
-			return 431;
-		if (!eof)
-			return 0;
-		/* a client that half-closed after its request line is answered */
-	}
-	if (!*head && !span_is(rl.method, rl.method_len, "GET"))
-		return 405;
-	q = memchr(rl.target, '?', rl.target_len);
-	path_len = q ? (size_t)(q - rl.target) : rl.target_len;
-	if (span_is(rl.target, path_len, "/metrics") || span_is(rl.target, path_len, "/"))
-		return 200;
-	return 404;
-}
-
-/* ---- the answer ---- */
-
-static const char *reason(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 431: return "Request Header Fields Too Large";
-	default: return "Internal Server Error";
-	}
-}
-
-/* Runs fn once per call, into memory: the Content-Length must be known
- * before the first byte goes out. 0 or -1. */
-static int make_body(struct serve_call *sc)
-{
-	FILE *f;
-	int rc;
-
-	if (sc->body_state)
-		return sc->body_state > 0 ? 0 : -1;
-	sc->body_state = -1;
-	if (!sc->fn)
-		return -1;
-	f = open_memstream(&sc->body, &sc->body_len);
-	if (!f) {
-		pr_warn("metrics: no memory for the metrics: %s", strerror(errno));
-		return -1;
-	}
-	rc = sc->fn(sc->ctx, f);
-	if (!rc && ferror(f))
-		rc = -EIO;
-	if (fclose(f) && !rc)
-		rc = -ENOMEM;
-	if (rc) {
-		pr_warn("metrics: producing the metrics failed (%d); answering 500", rc);
-		free(sc->body);
-		sc->body = NULL;
-		return -1;
-	}
-	sc->body_state = 1;
-	return 0;
-}
-
-/* Sends all of iov by deadline. The socket is blocking and SO_SNDTIMEO caps
- * each sendmsg() at what is left, so a client that does not read costs that
- * much and no more; MSG_NOSIGNAL because a client that went away must not
- * raise SIGPIPE, which would kill the agent. 0 or -errno. */
-static int send_all(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
-{
-	while (iovcnt > 0) {
-		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-		int ms = ms_left(deadline);
-		struct timeval tv;
-		ssize_t n;
-
-		if (ms < 1)
-			ms = 1;		/* still one try: a small answer fits the socket buffer */
-		tv.tv_sec = ms / 1000;
-		tv.tv_usec = ms % 1000 * 1000;
-		if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
-			return -errno;
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-		if (n < 0 && errno != EINTR)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-		for (; n > 0 || (iovcnt && !iov->iov_len); iov++, iovcnt--) {
-			if ((size_t)n < iov->iov_len) {
-				iov->iov_base = (char *)iov->iov_base + n;
-				iov->iov_len -= n;
-				break;
-			}
-			n -= iov->iov_len;
-		}
-		if (iovcnt && !ms_left(deadline))
-			return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-static void respond(struct serve_call *sc, int fd, int status, bool head)
-{
-	char hdr[256], text[64];
-	const char *body = text, *type = "text/plain; charset=utf-8";
-	size_t body_len;
-	struct iovec iov[2];
-	int64_t deadline;
-	int n, err;
-
-	if (status == 200 && make_body(sc))
-		status = 500;
-	if (status == 200) {
-		body = sc->body;
-		body_len = sc->body_len;
-		type = "text/plain; version=0.0.4; charset=utf-8";
-	} else {
-		body_len = snprintf(text, sizeof(text), "%d %s\n", status, reason(status));
-	}
-	n = snprintf(hdr, sizeof(hdr),
-		     "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		     "%sConnection: close\r\n\r\n", status, reason(status), type, body_len,
-		     status == 405 ? "Allow: GET, HEAD\r\n" : "");
-	iov[0] = (struct iovec){ .iov_base = hdr, .iov_len = n };
-	iov[1] = (struct iovec){ .iov_base = (void *)body, .iov_len = head ? 0 : body_len };
-	deadline = now_ms() + SEND_TIMEOUT_MS;
-	if (deadline > sc->start + CALL_BUDGET_MS)
-		deadline = sc->start + CALL_BUDGET_MS;
-	err = send_all(fd, iov, 2, deadline);
-	if (err)
-		pr_debug("metrics: answer %d not delivered: %s", status, strerror(-err));
-}
-
-/* Reads what the client already sent before closing: close() on unread
- * bytes sends a reset, which can destroy the answer in flight. */
-static void hang_up(struct conn *c)
-{
-	char sink[4096];
-	int i;
-
-	shutdown(c->fd, SHUT_WR);
-	for (i = 0; i < 16 && recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-		;
-	close(c->fd);
-	c->fd = -1;
-}
-
-enum conn_state { CONN_OPEN, CONN_ANSWERED, CONN_DROPPED };
-
-/* Takes what has arrived; answers and hangs up once the request is whole. */
-static enum conn_state conn_read(struct serve_call *sc, struct conn *c)
-{
-	ssize_t n;
-	bool head;
-	int status;
-
-	/* request_status() never waits on a full buffer, so there is room */
-	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return CONN_OPEN;
-		pr_debug("metrics: client lost: %s", strerror(errno));
-		hang_up(c);
-		return CONN_DROPPED;
-	}
-	c->len += n;
-	status = request_status(c->buf, c->len, n == 0, &head);
-	if (!status)
-		return CONN_OPEN;
-	if (status != NO_ANSWER)
-		respond(sc, c->fd, status, head);
-	hang_up(c);
-	return status == NO_ANSWER ? CONN_DROPPED : CONN_ANSWERED;
-}
-
-/* accept() errors that concern one connection only (Linux passes pending
- * network errors up through accept) */
-static bool accept_error_transient(int err)
-{
-	switch (err) {
-	case EINTR: case ECONNABORTED: case EPROTO: case EPERM: case ENETDOWN:
-	case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
-	case EOPNOTSUPP: case ENETUNREACH:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Accepts up to MAX_CONNS pending connections; how many, or -errno. */
-static int accept_pending(struct metrics_server *m)
-{
-	int n = 0, tries, fd;
-
-	for (tries = 0; n < MAX_CONNS && tries < 2 * MAX_CONNS; tries++) {
-		/* blocking socket: reads are poll() + MSG_DONTWAIT, sends are
-		 * bounded by SO_SNDTIMEO */
-		fd = accept4(m->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			if (accept_error_transient(errno))
-				continue;
-			if (n)
-				break;	/* serve those; the error comes back next call */
-			return -errno;
-		}
-		m->conns[n].fd = fd;
-		m->conns[n].len = 0;
-		n++;
-	}
-	return n;
-}
-
-int metrics_server_serve(struct metrics_server *m, metrics_body_fn fn, void *ctx)
-{
-	struct serve_call sc = { .fn = fn, .ctx = ctx, .start = now_ms() };
-	struct pollfd pfd[MAX_CONNS];
-	int n, i, open, answered = 0, left;
-	enum conn_state st;
-
-	if (!m)
-		return -EINVAL;
-	n = accept_pending(m);
-	if (n <= 0)
-		return n;
-	/* all together, so that idle clients cost one second, not one each */
-	for (open = n; open > 0 && (left = ms_left(sc.start + REQUEST_TIMEOUT_MS)) > 0;) {
-		for (i = 0; i < n; i++)
-			pfd[i] = (struct pollfd){ .fd = m->conns[i].fd, .events = POLLIN };
-		if (poll(pfd, n, left) < 0) {
-			if (errno == EINTR)
-				continue;
-			pr_debug("metrics: poll: %s", strerror(errno));
-			break;
-		}
-		for (i = 0; i < n; i++) {
-			if (m->conns[i].fd < 0 || !pfd[i].revents)
-				continue;
-			st = conn_read(&sc, &m->conns[i]);
-			open -= st != CONN_OPEN;
-			answered += st == CONN_ANSWERED;
-		}
-	}
-	/* time is up: one last look (an answer sent to another client may have
-	 * taken the time), then 408 for a partial request */
-	for (i = 0; i < n; i++) {
-		struct conn *c = &m->conns[i];
-
-		if (c->fd < 0)
-			continue;
-		st = conn_read(&sc, c);
-		if (st == CONN_OPEN && c->len) {
-			respond(&sc, c->fd, 408, false);
-			st = CONN_ANSWERED;
-		}
-		if (c->fd >= 0)
-			hang_up(c);
-		answered += st == CONN_ANSWERED;
-	}
-	free(sc.body);
-	return answered;
 }
 
 /* ---- label values ---- */

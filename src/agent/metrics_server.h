@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* A tiny HTTP endpoint for Prometheus (and curl) inside the agent's own
- * single-threaded poll loop: the agent polls metrics_server_fd() and calls
- * metrics_server_serve() when it is readable. Every wait on a client is
- * bounded, so no client can stall or crash the agent. */
+/* The agent's HTTP endpoint for Prometheus (and curl), served by
+ * libmicrohttpd on its own thread: the agent publishes the exposition text
+ * when it has new figures, and the server answers every scrape with the
+ * latest one. Neither waits on the other. */
 #ifndef LEAKBPF_METRICS_SERVER_H
 #define LEAKBPF_METRICS_SERVER_H
 
@@ -22,24 +22,16 @@ int metrics_server_open(const char *addr, struct metrics_server **out,
 /* The form of addr checked without binding (--check-config): 0 or -EINVAL
  * with why. */
 int metrics_addr_check(const char *addr, char *why, size_t why_len);
-/* The listening fd, for poll(); -1 for NULL. */
+/* The text every scrape gets from now on (copied): GET or HEAD of /metrics
+ * or / -> 200 (text/plain; version=0.0.4), 503 before the first publish;
+ * other paths 404, other methods 405. Connections: at most 64 at once, 16
+ * from one address, closed after 5 s without a byte; a request's line and
+ * headers at most 16 KiB. 0 or -errno. */
+int metrics_server_publish(struct metrics_server *m, const char *text, size_t len);
+/* The listening socket (where it is bound); -1 for NULL. */
 int metrics_server_fd(const struct metrics_server *m);
-
-/* Writes the exposition text into out (an open_memstream FILE); returning
- * nonzero, or a write error on out, makes the answer 500. Called at most once
- * per metrics_server_serve(), only when a client asked for the metrics. */
-typedef int (*metrics_body_fn)(void *ctx, FILE *out);
-
-/* Accepts the pending connections (at most 16 a call) and answers each:
- * GET or HEAD of /metrics or / -> 200 (text/plain; version=0.0.4), other
- * paths 404, other methods 405, malformed 400, request over 8 KiB 431 (400
- * for a request line that long), incomplete after 1 s 408; a client that
- * sent nothing is hung up on. The connections are served together: the
- * requests get one shared second, each answer at most 1 s, the call at most
- * ~2 s. Returns how many were answered (any status), 0 if none was pending,
- * or -errno if accept() failed (e.g. -EMFILE: the listening fd then stays
- * readable, the caller should back off). */
-int metrics_server_serve(struct metrics_server *m, metrics_body_fn fn, void *ctx);
+/* Requests answered so far (any status). */
+unsigned long long metrics_server_answers(const struct metrics_server *m);
 void metrics_server_close(struct metrics_server *m);
 
 /* Prometheus label value escaping (backslash, double quote, newline) into

@@ -29,7 +29,8 @@ PATCH = os.path.join(ROOT, "deploy", "kubernetes", "privileged-patch.yaml")
 CONF = os.path.join(ROOT, "deploy", "kubernetes", "agent.conf")
 DOCKERFILE = os.path.join(ROOT, "deploy", "Dockerfile")
 
-API = {"Namespace": "v1", "ServiceAccount": "v1", "ConfigMap": "v1", "DaemonSet": "apps/v1"}
+API = {"Namespace": "v1", "ServiceAccount": "v1", "ConfigMap": "v1", "DaemonSet": "apps/v1",
+       "NetworkPolicy": "networking.k8s.io/v1"}
 ALLOWED_CAPS = {"BPF", "PERFMON", "SYS_PTRACE"}
 QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|k|M|G)?$")
 UNITS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "Ki": 1024, "Mi": 1024 ** 2,
@@ -62,6 +63,38 @@ def get(d, *path):
     return d
 
 
+def check_network_policy(np, pod_labels, ports, metrics_port):
+    """The metrics name every pod and source path of the node: only the
+    scrapers the policy names may reach them, on the metrics port only."""
+    problems = []
+    spec = np.get("spec") or {}
+    sel = get(spec, "podSelector", "matchLabels") or {}
+    if not sel or any(pod_labels.get(k) != v for k, v in sel.items()):
+        problems.append("NetworkPolicy podSelector %r does not select the agent's pods %r"
+                        % (sel, pod_labels))
+    if "Ingress" not in (spec.get("policyTypes") or []):
+        problems.append("NetworkPolicy: policyTypes must include Ingress")
+    rules = spec.get("ingress")
+    if not rules:
+        problems.append("NetworkPolicy: no ingress rule, so no scraper can reach /metrics")
+    for rule in rules or []:
+        if not rule.get("from"):
+            problems.append("NetworkPolicy: an ingress rule without 'from' lets everyone scrape")
+        for peer in rule.get("from") or []:
+            if not peer.get("namespaceSelector") and not peer.get("podSelector"):
+                problems.append("NetworkPolicy: a peer %r selects no pods: anyone may scrape" % peer)
+            if peer.get("namespaceSelector") == {} or peer.get("ipBlock", {}).get("cidr") in (
+                    "0.0.0.0/0", "::/0"):
+                problems.append("NetworkPolicy: a peer %r matches every namespace or address" % peer)
+        rports = rule.get("ports") or []
+        numbers = [ports.get(p.get("port")) if isinstance(p.get("port"), str) else p.get("port")
+                   for p in rports]
+        if not rports or any(n != metrics_port for n in numbers):
+            problems.append("NetworkPolicy: ingress ports %r, only the metrics port %r"
+                            % (numbers, metrics_port))
+    return problems
+
+
 def check(docs, conf_text):
     """Problems (strings) found in the parsed manifest documents."""
     problems = []
@@ -88,7 +121,7 @@ def check(docs, conf_text):
             problems.append("expected exactly one %s, found %d" % (kind, len(by_kind.get(kind, []))))
     if problems:
         return problems
-    for kind in ("ServiceAccount", "ConfigMap", "DaemonSet"):
+    for kind in ("ServiceAccount", "ConfigMap", "DaemonSet", "NetworkPolicy"):
         ns = get(by_kind[kind][0], "metadata", "namespace")
         if ns != namespace:
             problems.append("%s in namespace %r, not the manifest's %r" % (kind, ns, namespace))
@@ -159,6 +192,7 @@ def check(docs, conf_text):
                                                                           metrics_port))
         if get(c, probe, "httpGet", "path") != "/metrics":
             problems.append("%s: path should be /metrics" % probe)
+    problems += check_network_policy(by_kind["NetworkPolicy"][0], labels, ports, metrics_port)
 
     volumes = {v.get("name"): v for v in pod.get("volumes") or []}
     mounts = {m.get("mountPath"): m for m in c.get("volumeMounts") or []}

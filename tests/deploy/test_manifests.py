@@ -94,7 +94,16 @@ def store_not_host_path(d):
             v["emptyDir"] = {}
 
 
-MUTATIONS = [set_privileged, add_sys_admin, drop_ptrace, no_host_pid, selector_mismatch,
+def metrics_open_to_all(d):
+    policy = [x for x in d if x["kind"] == "NetworkPolicy"][0]
+    policy["spec"]["ingress"][0].pop("from")
+
+
+def no_network_policy(d):
+    d[:] = [x for x in d if x["kind"] != "NetworkPolicy"]
+
+
+MUTATIONS = [metrics_open_to_all, no_network_policy, set_privileged, add_sys_admin, drop_ptrace, no_host_pid, selector_mismatch,
              wrong_service_account, probe_wrong_port, request_above_limit, btf_writable,
              mount_without_volume, loopback_metrics, wrong_api_version, store_not_host_path]
 
