@@ -355,11 +355,20 @@ def bench_gunicorn(leakbpf, tmp, seconds, sampled_seconds=120):
                     f.close()
                 time.sleep(1)
             elif tracer == "leakbpf":
+                logs = []
                 for w in workers:
-                    helpers.append(subprocess.Popen(
-                        [leakbpf, "top", "--mode", "full", "--pid", str(w), "--interval", "3600", "-n", "1",
-                         "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                time.sleep(3)
+                    logs.append(os.path.join(tmp, "gunicorn-full-%d.err" % w))
+                    with open(logs[-1], "w") as err:
+                        helpers.append(subprocess.Popen(
+                            [leakbpf, "top", "--mode", "full", "--pid", str(w), "--interval", "3600",
+                             "-n", "1", "--json", "-v"], stdout=subprocess.DEVNULL, stderr=err))
+                # the load starts once every worker is traced in full (the
+                # new-reference probes go in last): a fixed pause let two
+                # attaching at once miss part of the run
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not all(
+                        "new-reference" in open(l).read() for l in logs):
+                    time.sleep(0.2)
             elif tracer == "bpftrace":
                 script = BPFTRACE_MEMLEAK.replace("cpid", "$1") % {"libc": LIBC}
                 script = script.replace("pid == $1", "(pid == $1 || pid == $2)")
