@@ -167,7 +167,6 @@ static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
 {
 	struct lb_alloc_key k = { .addr = addr, .pid = tgid };
 	struct lb_alloc a = { .size = size, .pid = tgid, .kind = kind, .flags = LB_ALLOC_FRESH };
-	struct lb_proc_state *st;
 	struct lb_totals *t;
 
 	/* A block we still hold at this address was freed where we could not
@@ -187,9 +186,6 @@ static __always_inline void remember_block(void *ctx, __u32 tgid, __u32 tid,
 	__sync_fetch_and_add(&t->count, 1);
 	__sync_fetch_and_add(&t->allocs, 1);
 	count(LB_CNT_ALLOC_CALLS);
-	st = bpf_map_lookup_elem(&proc_state, &tgid);
-	if (st)
-		__sync_fetch_and_add(&st->allocs, 1);
 }
 
 /* True when the current thread is inside an allocator call we track: the
@@ -455,14 +451,11 @@ int BPF_KPROBE(new_reference)
 	struct lb_proc *proc = proc_of_hit(&frozen);
 	struct lb_alloc_key k = { .pid = tgid };
 	struct lb_totals *from, *to;
-	struct lb_proc_state *st;
 	struct lb_alloc *a;
 	__u64 key;
 
-	/* sampled mode puts these in with each window; the flag goes down
-	 * before the probes come out */
-	if (!proc || frozen ||
-	    (proc->flags & (LB_PROC_SAMPLED | LB_PROC_WINDOW)) == LB_PROC_SAMPLED)
+	/* attached in full mode only (src/session/session.c): no window to check */
+	if (!proc || frozen)
 		return 0;
 	k.addr = object_block(proc, cookie_register(ctx, bpf_get_attach_cookie(ctx)));
 	if (!k.addr)
@@ -490,9 +483,6 @@ int BPF_KPROBE(new_reference)
 	__sync_fetch_and_add(&to->allocs, 1);
 	a->stack_key = key;
 	count(LB_CNT_REATTRIBUTED);
-	st = bpf_map_lookup_elem(&proc_state, &tgid);
-	if (st)
-		__sync_fetch_and_add(&st->moved, 1);
 	return 0;
 }
 

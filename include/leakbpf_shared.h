@@ -145,11 +145,6 @@ struct lb_proc_state {
 	__u64 hits;
 	__u32 flags;			/* LB_STATE_* */
 	__u32 pad;
-	/* blocks tracked, and tracked blocks CPython reused for another
-	 * object that moved to the line reusing them: sampled mode weighs
-	 * what its new-reference probes are worth from the two */
-	__u64 allocs;
-	__u64 moved;
 };
 
 #define LB_STATE_FROZEN	(1u << 0)	/* ignore allocations and frees (Py_FinalizeEx began) */

@@ -162,9 +162,6 @@ static void print_text(FILE *out, const struct report *r, const struct report_fo
 		if (sm->empty_windows)
 			fprintf(out, ", %" PRIu64 " windows saw no work (their period carried over)",
 				sm->empty_windows);
-		if (sm->moved_share >= 0)
-			fprintf(out, "\n  objects reused from free lists: %.1f%% of a window's blocks, new-reference probes in %s",
-				100 * sm->moved_share, sm->newref_every_window ? "every window" : "one window in 4");
 		if (sm->by_wall_time)
 			fputs("\n  the program touched no dict in any window: weighted by wall time, which the windows slow down; sizes are far too low, the ranking holds", out);
 		fputs("\n", out);
@@ -247,13 +244,6 @@ static void json_process(struct json_writer *w, const struct report *r, size_t l
 		json_kv_uint(w, "dropped_samples", sm->dropped);
 		json_kv_uint(w, "young_samples", sm->young);
 		json_kv_bool(w, "tcache_key_known", sm->tcache_key_known);
-		json_kv_uint(w, "reuse_windows", sm->newref_windows);
-		if (sm->moved_share >= 0)
-			json_kv_double(w, "reused_share", sm->moved_share);
-		else {
-			json_key(w, "reused_share");
-			json_null(w);
-		}
 		json_kv_string(w, "clock", sm->by_wall_time ? "wall" : "python");
 		json_kv_double(w, "from_monotonic", sm->from_monotonic);
 		json_kv_double(w, "as_of_monotonic", sm->as_of_monotonic);

@@ -50,11 +50,6 @@ struct sampling_summary {
 	uint64_t dropped;		/* LOST: samples not kept, table full */
 	uint64_t young;			/* live samples of a window closed under SAMPLE_MIN_AGE ago: not counted yet */
 	bool tcache_key_known;
-	/* blocks reused for other objects, share of the last window with
-	 * new-reference probes (-1 none yet); and windows that had them */
-	double moved_share;
-	uint64_t newref_windows;
-	bool newref_every_window;	/* the share says they are worth it */
 	bool by_wall_time;		/* no work clock ticks: weighted by wall time */
 	/* CLOCK_MONOTONIC seconds: the estimate covers the work from the
 	 * first window's opening to the last window's closing */

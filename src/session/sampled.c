@@ -186,6 +186,8 @@ static int adopt(struct sampled_target *s, struct take_ctx *c)
 				sizeof(object_offsets), is_type, s, &smp->shape);
 
 		smp->taken_at = taken_at;
+		if (smp->shape.form == SAMPLE_DEAD_OBJECT)
+			continue;	/* freed to a free list inside the window */
 		if (smp->shape.form == SAMPLE_UNKNOWN)
 			sm->unknown_form++;
 		if (smp->shape.form == SAMPLE_OBJECT) {
@@ -216,14 +218,15 @@ static int adopt(struct sampled_target *s, struct take_ctx *c)
 	}
 	err = 0;
 	if (log_get_level() >= LOG_DEBUG) {
-		size_t forms[4] = { 0 };
+		size_t forms[5] = { 0 };
 
 		for (i = 0; i < c->n; i++)
-			if (ok[i])
-				forms[c->fresh[i].shape.form & 3]++;
-		pr_debug("process %d: window took %zu samples: %zu objects, %zu chunks, %zu mappings, %zu unknown, %zu gone",
+			if (ok[i] && c->fresh[i].shape.form < 5)
+				forms[c->fresh[i].shape.form]++;
+		pr_debug("process %d: window took %zu samples: %zu objects, %zu chunks, %zu mappings, %zu unknown, %zu dead on a free list, %zu gone",
 			 s->pid, c->n, forms[SAMPLE_OBJECT], forms[SAMPLE_CHUNK], forms[SAMPLE_MAPPING],
-			 forms[SAMPLE_UNKNOWN], c->n - forms[0] - forms[1] - forms[2] - forms[3]);
+			 forms[SAMPLE_UNKNOWN], forms[SAMPLE_DEAD_OBJECT],
+			 c->n - forms[0] - forms[1] - forms[2] - forms[3] - forms[4]);
 	}
 out:
 	free(addrs);
@@ -319,58 +322,6 @@ static void learn_key_from_recent_frees(struct sampled_target *s)
 			key_learner_add(&s->sampled->keys, words[i]);
 }
 
-/*
- * What the window's new-reference probes were worth. They trap on every
- * object created, which about quadruples a window's cost on a web
- * framework (Flask: 17k creations for 4k allocations in a window), and
- * the governor pays with fewer windows. They matter where CPython hands a
- * block tracked in the window to another object (free lists): on Flask a
- * leak's tuples, which took the framework's freed ones, were ranked under
- * Flask's make_response; on a program whose objects come from malloc,
- * 0.1% of blocks moved. Above NEWREF_WORTH of the window's blocks moved,
- * every window has them; below, one window in NEWREF_RECHECK looks again.
- */
-#define NEWREF_WORTH 0.01
-#define NEWREF_RECHECK 4
-#define STRINGIFY_(x) #x
-#define STRINGIFY(x) STRINGIFY_(x)
-#define NEWREF_MIN_ALLOCS 50	/* fewer say nothing either way */
-/* A window that only checks whether they are worth it is this much of a
- * window: with them its probes trap ~4x as often, so it costs about what
- * an ordinary window does */
-#define NEWREF_CHECK_FRACTION 0.25
-
-static bool newref_worth(const struct sampled *sm)
-{
-	return sm->moved_share >= NEWREF_WORTH;
-}
-
-static double window_length(const struct sampled *sm)
-{
-	return sm->newref_in && !newref_worth(sm) ? sm->sched.window * NEWREF_CHECK_FRACTION :
-						    sm->sched.window;
-}
-
-static void weigh_new_reference(struct sampled_target *s)
-{
-	struct sampled *sm = s->sampled;
-	struct lb_proc_state st;
-	uint64_t allocs, moved;
-
-	sm->newref_windows++;
-	if (tracer_get_proc_state(s->tracer, s->pid, &st))
-		return;
-	allocs = st.allocs - sm->allocs_at_open;
-	moved = st.moved - sm->moved_at_open;
-	if (allocs < NEWREF_MIN_ALLOCS)
-		return;
-	sm->moved_share = (double)moved / (double)allocs;
-	sm->newref_skip = sm->moved_share < NEWREF_WORTH ? NEWREF_RECHECK - 1 : 0;
-	pr_debug("process %d: %llu of %llu blocks tracked in the window were reused for other objects (%.1f%%): new-reference probes in %s",
-		 s->pid, (unsigned long long)moved, (unsigned long long)allocs, sm->moved_share * 100,
-		 sm->newref_skip ? "one window in " STRINGIFY(NEWREF_RECHECK) : "every window");
-}
-
 static int open_window(struct sampled_target *s)
 {
 	struct sampled *sm = s->sampled;
@@ -383,26 +334,6 @@ static int open_window(struct sampled_target *s)
 		if (err) {
 			pr_warn("process %d: window skipped: %s", s->pid, why);
 			return err;
-		}
-		/* after the allocator probes: a block allocated in the window is
-		 * tracked before anything can move it */
-		sm->newref_in = false;
-		if (s->newref && !sm->newref_skip) {
-			if (tracer_attach_new_reference(s->tracer, s->pid, s->newref, true))
-				pr_debug("process %d: this window's new-reference probes did not go in",
-					 s->pid);
-			else
-				sm->newref_in = true;
-		} else if (sm->newref_skip) {
-			sm->newref_skip--;
-		}
-	}
-	{
-		struct lb_proc_state st;
-
-		if (!tracer_get_proc_state(s->tracer, s->pid, &st)) {
-			sm->allocs_at_open = st.allocs;
-			sm->moved_at_open = st.moved;
 		}
 	}
 	if (s->redirect->state == REDIRECT_ON) {
@@ -454,7 +385,6 @@ static int close_window(struct sampled_target *s)
 	struct take_ctx c = { 0 };
 	struct cost_sample now_cost;
 	uint64_t clock_now = sm->clock_opened;
-	bool checked;
 	int err;
 
 	double closed_at;
@@ -485,9 +415,6 @@ static int close_window(struct sampled_target *s)
 	tracer_clear_pending(s->tracer, s->pid);
 	sm->window_open = false;
 	sm->windows++;
-	checked = sm->newref_in && !newref_worth(sm);
-	if (sm->newref_in)
-		weigh_new_reference(s);
 	if (!key_learner_key(&sm->keys))
 		learn_key_from_recent_frees(s);
 	if (!err)
@@ -516,9 +443,7 @@ static int close_window(struct sampled_target *s)
 		 * call, a collection, I/O) measured nothing of what windows
 		 * cost: taking its zero for cheap would halve the period and
 		 * the next busy window would cost twice the budget */
-		/* a short check window (weigh_new_reference) measured the
-		 * probes, not the schedule's windows: the schedule stays */
-		if (hits > 0 && !checked) {
+		if (hits > 0) {
 			/* the share of the target's CPU a window takes while
 			 * open, averaged with the windows before: one window
 			 * that fell in a quiet stretch moves the schedule
@@ -553,7 +478,6 @@ int sampled_start(struct sampled_target *s, double budget, uint64_t seed, char *
 	sm->budget = budget;
 	sm->overhead = -1;
 	sm->expected = -1;
-	sm->moved_share = -1;
 	err = py_target_work_clock_addr(s->py, &sm->clock_addr);
 	if (!err)
 		err = read_clock(s, &sm->clock_start);
@@ -610,7 +534,7 @@ int sampled_tick(struct sampled_target *s)
 
 	if (!sm->on || s->exited)
 		return 200;
-	if (sm->window_open && now >= sm->opened_at + window_length(sm)) {
+	if (sm->window_open && now >= sm->opened_at + sm->sched.window) {
 		err = close_window(s);
 		if (err)
 			pr_warn("process %d: closing a window: %s", s->pid, strerror(-err));
@@ -635,7 +559,7 @@ int sampled_tick(struct sampled_target *s)
 		sm->next_check = monotonic_seconds() + CHECK_INTERVAL;
 	}
 	now = monotonic_seconds();
-	wait = sm->window_open ? sm->opened_at + window_length(sm) - now : sm->sched.next_open - now;
+	wait = sm->window_open ? sm->opened_at + sm->sched.window - now : sm->sched.next_open - now;
 	if (!sm->window_open && sm->next_check - now < wait)
 		wait = sm->next_check - now;
 	return wait <= 0 ? 0 : wait > 0.2 ? 200 : (int)(wait * 1000) + 1;
@@ -736,8 +660,6 @@ int sampled_collect(struct sampled_target *s, struct report *r)
 		.empty_windows = sm->empty_windows, .mappings_skipped = sm->mappings_skipped,
 		.capped = capped, .by_wall_time = by_wall, .dropped = sm->dropped, .young = young,
 		.tcache_key_known = key_learner_key(&sm->keys) != 0,
-		.moved_share = sm->moved_share, .newref_windows = sm->newref_windows,
-		.newref_every_window = newref_worth(sm),
 		.from_monotonic = sm->started_at, .as_of_monotonic = as_of,
 	};
 	return err;

@@ -25,8 +25,6 @@
 #include "sampler.h"
 #include "u64map.h"
 
-struct newref_probes;
-
 struct alloc_redirect;
 struct py_target;
 struct report;
@@ -92,14 +90,6 @@ struct sampled {
 	uint64_t empty_windows;		/* windows that saw no work: carried over */
 	uint64_t mappings_skipped;	/* anonymous mmaps taken in windows, not kept */
 	uint64_t dropped;		/* LOST: samples not kept, table full */
-	/* new-reference probes: in a window while the last window that had
-	 * them saw CPython reuse tracked blocks for other objects (measured
-	 * share of moves), else one window in NEWREF_RECHECK to look again */
-	bool newref_in;			/* in the window open now */
-	unsigned newref_skip;		/* windows to open without them */
-	uint64_t allocs_at_open, moved_at_open;
-	double moved_share;		/* of the last window with them, -1 unknown */
-	uint64_t newref_windows;
 };
 
 /* What sampled mode works on: one traced process, as its session lends it
@@ -118,9 +108,6 @@ struct sampled_target {
 	double trap_ns;
 	int (*read_cost)(void *ctx, struct cost_sample *c);
 	void *cost_ctx;
-	/* put in with each window (NULL: objects reused from free lists stay
-	 * on the line that first allocated them) */
-	const struct newref_probes *newref;
 };
 
 /* Sets sampled mode up for an attached process; -errno with why filled

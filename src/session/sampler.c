@@ -149,12 +149,18 @@ void sample_shape_of(const uint8_t *peek, uint64_t size, uint32_t kind,
 		if ((uint64_t)o + 16 > size || o + 16 > SAMPLE_PEEK - SAMPLE_PEEK_BEFORE)
 			continue;
 		type = word_at(peek, o + 8);
-		if (plausible_refcnt(word_at(peek, o)) && type && is_type && is_type(arg, type)) {
-			out->form = SAMPLE_OBJECT;
-			out->obj_offset = (uint8_t)o;
-			out->ident = type;
-			return;
-		}
+		if (!type || !is_type || (word_at(peek, o) && !plausible_refcnt(word_at(peek, o))) ||
+		    !is_type(arg, type))
+			continue;
+		/* a count of 0 with its type in place: a tuple, list or dict
+		 * CPython keeps on a free list for its next one. With the
+		 * new-reference probes a window moves such a block to each
+		 * temporary that reuses it; kept, the last one's line would
+		 * hold it, alive to malloc, for good */
+		out->form = word_at(peek, o) ? SAMPLE_OBJECT : SAMPLE_DEAD_OBJECT;
+		out->obj_offset = (uint8_t)o;
+		out->ident = type;
+		return;
 	}
 	size_word = word_at(peek, -8);
 	csz = size_word & ~CHUNK_FLAGS;

@@ -89,6 +89,9 @@ enum sample_form {
 	SAMPLE_OBJECT,		/* a Python object at obj_offset, of type ident */
 	SAMPLE_CHUNK,		/* a glibc malloc chunk whose size word is ident */
 	SAMPLE_MAPPING,		/* an anonymous mmap */
+	/* a Python object whose count is 0: dead, on one of CPython's free
+	 * lists (malloc still holds the block). Not outstanding: never kept */
+	SAMPLE_DEAD_OBJECT,
 };
 
 struct sample_shape {

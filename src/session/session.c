@@ -105,7 +105,6 @@ static struct sampled_target sampled_target_of(struct session *s)
 		.tracer = s->tracer, .sym = s->sym, .py = &s->py, .redirect = &s->redirect,
 		.cost_ready = s->cost_ready, .trap_ns = s->trap_ns,
 		.read_cost = read_cost_of, .cost_ctx = s,
-		.newref = s->newref.n ? &s->newref : NULL,
 	};
 }
 
@@ -242,14 +241,16 @@ static int start_sampling(struct session *s)
 }
 
 /*
- * Objects CPython reuses from its free lists move to the line that reuses
- * them (src/python/py_newref_sites.c). Without the probes they stay on the
- * line that first allocated the memory: said, not fatal. Full mode keeps
- * them in; sampled mode puts them in with each window: a trap per object
- * created about doubles a window's cost (the governor pays for it with
- * fewer windows), but without them a Flask app's leaked tuples, taken from
- * the free list the framework's temporaries filled, were ranked under
- * Flask's make_response, above the app's own line (issue 12).
+ * Full mode: objects CPython reuses from its free lists move to the line
+ * that reuses them (src/python/py_newref_sites.c). Without the probes they
+ * stay on the line that first allocated the memory: said, not fatal. Not
+ * in sampled mode. Tried this session (issue 12): they went in with every
+ * window where CPython reused the window's blocks (Flask: 2-6% of them),
+ * which put a Flask leak's tuples on their line, but a window's traps
+ * quadrupled (17k object creations for 4k allocations) and, worse, every
+ * reused block moved to the last temporary that took it before the window
+ * closed (blinker's Signal.send), to be reused again unseen after it and
+ * kept there: that line then outranked the leak in recycled workers.
  */
 static int find_new_reference_sites(struct session *s)
 {
@@ -290,8 +291,8 @@ static void attach_new_reference(struct session *s)
 	if (s->opts.no_redirect)
 		return;		/* pymalloc's objects stay invisible: nothing to move */
 	err = find_new_reference_sites(s);
-	if (!err && !s->opts.sampled)
-		err = tracer_attach_new_reference(s->tracer, s->pid, &s->newref, false);
+	if (!err)
+		err = tracer_attach_new_reference(s->tracer, s->pid, &s->newref);
 	if (err)
 		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference probes: %s)",
 			s->pid, strerror(-err));
@@ -339,7 +340,7 @@ int session_attach(struct session *s, pid_t pid)
 			warn_redirect_off(s);
 		}
 	}
-	if (!s->py_status)
+	if (!s->opts.sampled && !s->py_status)
 		attach_new_reference(s);
 	return 0;
 }

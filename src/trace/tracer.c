@@ -56,7 +56,6 @@ struct pid_link {
 	pid_t pid;
 	struct uprobe_set *set;
 	bool libc;			/* an allocator probe set */
-	bool window;			/* goes out with the allocator probes */
 };
 
 struct tracer {
@@ -94,7 +93,7 @@ static int keep_link(struct tracer *t, pid_t pid, struct uprobe_set *set)
 		t->links = v;
 		t->caplinks = ncap;
 	}
-	t->links[t->nlinks++] = (struct pid_link){ pid, set, false, false };
+	t->links[t->nlinks++] = (struct pid_link){ pid, set, false };
 	return 0;
 }
 
@@ -320,15 +319,10 @@ int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   false);
 }
 
-int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np,
-				bool in_window)
+int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np)
 {
-	int err = attach_kept(t, t->skel->progs.new_reference, pid, np->path, np->offsets,
-			      np->regs, np->n, false);
-
-	if (!err)
-		t->links[t->nlinks - 1].window = in_window;
-	return err;
+	return attach_kept(t, t->skel->progs.new_reference, pid, np->path, np->offsets, np->regs,
+			   np->n, false);
 }
 
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)
@@ -348,8 +342,7 @@ static void detach_links(struct tracer *t, pid_t pid, bool libc_only)
 	size_t i, kept = 0;
 
 	for (i = 0; i < t->nlinks; i++) {
-		if (t->links[i].pid == pid &&
-		    (!libc_only || t->links[i].libc || t->links[i].window))
+		if (t->links[i].pid == pid && (!libc_only || t->links[i].libc))
 			uprobe_set_destroy(t->links[i].set);
 		else
 			t->links[kept++] = t->links[i];

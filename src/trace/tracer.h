@@ -37,10 +37,8 @@ struct newref_probes {
 	uint64_t *offsets, *regs;
 	size_t n;
 };
-/* Full mode: kept until tracer_detach_pid. Sampled mode (in_window): they
- * go out with the window's allocator probes (tracer_detach_libc). */
-int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np,
-				bool in_window);
+/* Full mode: kept until tracer_detach_pid. */
+int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np);
 /* One-shot stop (SIGURG to the thread) at a file offset; detach with
  * tracer_detach_stop once it fired. */
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path,

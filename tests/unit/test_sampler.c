@@ -212,6 +212,13 @@ static void test_shapes(void)
 	memcpy(now, peek, sizeof(now));
 	put(now, 24, TYPE_A);		/* the block now holds another object */
 	CHECK(!sample_still_live(&sh, now, 24, 0, 0), "reused by another type");
+	/* seen first when already dead on a free list (count 0, type kept):
+	 * not a sample, though malloc still holds the block */
+	memcpy(now, peek, sizeof(now));
+	put(now, 16, 0);
+	sample_shape_of(now, 56, LB_KIND_HEAP, offsets, 3, known_type, NULL, &sh);
+	CHECK(sh.form == SAMPLE_DEAD_OBJECT && sh.obj_offset == 16, "dead on a free list: form %d",
+	      sh.form);
 
 	/* a bytes value in a cache: freed and replaced by the next one of the
 	 * same size, malloc hands the same block out again at once. Header
