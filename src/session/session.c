@@ -89,14 +89,6 @@ static int read_cost_of(void *ctx, struct cost_sample *c)
 	return session_read_cost(ctx, c);
 }
 
-static void free_new_reference_sites(struct newref_probes *np)
-{
-	free(np->path);
-	free(np->offsets);
-	free(np->regs);
-	memset(np, 0, sizeof(*np));
-}
-
 /* The process as sampled mode sees it, for one call. */
 static struct sampled_target sampled_target_of(struct session *s)
 {
@@ -242,60 +234,50 @@ static int start_sampling(struct session *s)
 
 /*
  * Full mode: objects CPython reuses from its free lists move to the line
- * that reuses them (src/python/py_newref_sites.c). Without the probes they
- * stay on the line that first allocated the memory: said, not fatal. Not
- * in sampled mode. Tried this session (issue 12): they went in with every
- * window where CPython reused the window's blocks (Flask: 2-6% of them),
- * which put a Flask leak's tuples on their line, but a window's traps
- * quadrupled (17k object creations for 4k allocations) and, worse, every
- * reused block moved to the last temporary that took it before the window
- * closed (blinker's Signal.send), to be reused again unseen after it and
- * kept there: that line then outranked the leak in recycled workers.
+ * that reuses them (src/python/py_newref_sites.c). Without the probes they stay on
+ * the line that first allocated the memory: said, not fatal. Not in
+ * sampled mode: tried in every window where CPython reused the window's
+ * blocks (issue 12), a window's traps quadrupled (Flask: 17k object
+ * creations for 4k allocations), and each reused block moved to the last
+ * temporary that took it before the window closed (blinker's
+ * Signal.send), was reused again unseen after it and kept there: that
+ * line outranked the leak in recycled workers.
  */
-static int find_new_reference_sites(struct session *s)
+static void attach_new_reference(struct session *s)
 {
-	struct newref_probes *np = &s->newref;
 	struct elf_image *img = NULL;
 	struct newref_sites sites = { 0 };
-	size_t i;
+	uint64_t *off = NULL, *reg = NULL;
+	size_t i, n = 0;
 	int err;
 
+	if (s->opts.no_redirect)
+		return;		/* pymalloc's objects stay invisible: nothing to move */
 	err = elf_image_open(s->py.host_path, &img);
 	if (!err)
 		err = newref_sites_find_file(s->py.host_path, img, s->py.minor, &sites);
 	if (!err && !sites.n)
 		err = -ENOENT;
 	if (!err) {
-		np->offsets = calloc(sites.n, sizeof(*np->offsets));
-		np->regs = calloc(sites.n, sizeof(*np->regs));
-		np->path = strdup(s->py.host_path);
-		err = np->offsets && np->regs && np->path ? 0 : -ENOMEM;
+		off = calloc(sites.n, sizeof(*off));
+		reg = calloc(sites.n, sizeof(*reg));
+		err = off && reg ? 0 : -ENOMEM;
 	}
 	for (i = 0; !err && i < sites.n; i++)
-		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &np->offsets[np->n]))
-			np->regs[np->n++] = sites.v[i].reg;
+		if (!elf_image_vaddr_to_offset(img, sites.v[i].vaddr, &off[n]))
+			reg[n++] = sites.v[i].reg;
 	if (!err)
-		pr_info("process %d: %zu new-reference sites (%zu checks of the flag, %zu without a store)",
-			s->pid, np->n, sites.flag_reads, sites.unmatched);
-	newref_sites_free(&sites);
-	elf_image_close(img);
-	if (err)
-		free_new_reference_sites(np);
-	return err;
-}
-
-static void attach_new_reference(struct session *s)
-{
-	int err;
-
-	if (s->opts.no_redirect)
-		return;		/* pymalloc's objects stay invisible: nothing to move */
-	err = find_new_reference_sites(s);
-	if (!err)
-		err = tracer_attach_new_reference(s->tracer, s->pid, &s->newref);
+		err = tracer_attach_new_reference(s->tracer, s->pid, s->py.host_path, off, reg, n);
 	if (err)
 		pr_warn("process %d: objects reused from CPython's free lists stay on the line that first allocated them (new-reference probes: %s)",
 			s->pid, strerror(-err));
+	else
+		pr_info("process %d: %zu new-reference sites probed (%zu checks of the flag, %zu without a store)",
+			s->pid, n, sites.flag_reads, sites.unmatched);
+	free(off);
+	free(reg);
+	newref_sites_free(&sites);
+	elf_image_close(img);
 }
 
 int session_attach(struct session *s, pid_t pid)
@@ -501,7 +483,6 @@ void session_close(struct session *s)
 	session_detach(s);
 	report_history_free(&s->history);
 	sampled_free(&s->sampled);
-	free_new_reference_sites(&s->newref);
 	if (s->shared) {
 		if (s->pid > 0) {
 			tracer_forget_pid(s->tracer, s->pid);

@@ -54,7 +54,6 @@ struct session {
 	double trap_ns;
 	struct cost_sample cost_last;	/* readings at the previous report */
 	struct sampled sampled;		/* sampled mode, when sampled.on */
-	struct newref_probes newref;	/* where objects get their first reference */
 	bool shared;			/* tracer and symboliser belong to the caller */
 	uint64_t bpf_ns_so_far;		/* this process's BPF time (estimated): never goes back */
 };

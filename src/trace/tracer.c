@@ -244,12 +244,14 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len)
 	if (!maps.n) {
 		/* no mappings: a kernel thread, or a process that has exited
 		 * and waits for its parent (a zombie keeps its pid, not its memory) */
+		bool running = proc_is_running(pid);
+
 		proc_maps_free(&maps);
-		if (proc_is_running(pid))
+		if (running)
 			snprintf(why, why_len, "process %d is a kernel thread: it has no user-space allocations to trace", pid);
 		else
 			snprintf(why, why_len, "process %d has exited (a zombie its parent has not reaped yet): nothing left to trace", pid);
-		return proc_is_running(pid) ? -EINVAL : -ESRCH;
+		return running ? -EINVAL : -ESRCH;
 	}
 	m = proc_maps_find(&maps, is_libc);
 	if (!m) {
@@ -319,10 +321,11 @@ int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   false);
 }
 
-int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np)
+int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
+				const uint64_t *offsets, const uint64_t *regs, size_t n)
 {
-	return attach_kept(t, t->skel->progs.new_reference, pid, np->path, np->offsets, np->regs,
-			   np->n, false);
+	return attach_kept(t, t->skel->progs.new_reference, pid, host_path, offsets, regs, n,
+			   false);
 }
 
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path, uint64_t offset)

@@ -29,16 +29,11 @@ int tracer_attach_libc(struct tracer *t, pid_t pid, char *why, size_t why_len);
 /* Py_FinalizeEx probe (file offset in the interpreter ELF at host_path). */
 int tracer_attach_finalize(struct tracer *t, pid_t pid, const char *host_path,
 			   uint64_t offset);
-/* New-reference probes (src/python/py_newref_sites.c): n branches at file
- * offsets of the interpreter ELF (path as the host sees it), each with the
- * register (enum lb_reg) that holds the object there. */
-struct newref_probes {
-	char *path;
-	uint64_t *offsets, *regs;
-	size_t n;
-};
-/* Full mode: kept until tracer_detach_pid. */
-int tracer_attach_new_reference(struct tracer *t, pid_t pid, const struct newref_probes *np);
+/* New-reference probes (src/python/py_newref_sites.c): n branches at file offsets
+ * of the interpreter ELF, each with the register (enum lb_reg) that holds
+ * the object there. Kept until tracer_detach_pid. */
+int tracer_attach_new_reference(struct tracer *t, pid_t pid, const char *host_path,
+				const uint64_t *offsets, const uint64_t *regs, size_t n);
 /* One-shot stop (SIGURG to the thread) at a file offset; detach with
  * tracer_detach_stop once it fired. */
 int tracer_attach_stop(struct tracer *t, pid_t pid, const char *host_path,
